@@ -1,0 +1,116 @@
+"""Command line: ``python -m app serve | export-schema | rotate-keys | dev-token --user NAME``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+from app.domain.errors import ConfigurationError
+from app.observability import configure_logging
+from app.settings import Secret, Settings, load_settings
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigurationError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.main import create_app
+    from app.storage.mongo import EmbeddedMongo, embedded_storage_path
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+    with contextlib.ExitStack() as stack:
+        if settings.mongodb_uri is None:
+            # Started here, not per worker, so that several workers share one embedded database.
+            embedded = stack.enter_context(EmbeddedMongo(embedded_storage_path(settings.data_dir)))
+            settings = replace(settings, mongodb_uri=Secret(embedded.uri))
+            os.environ["MONGODB_URI"] = embedded.uri
+        host = args.host or settings.host
+        port = args.port or settings.port
+        if args.workers > 1:
+            uvicorn.run("app.main:app_from_env", factory=True, host=host, port=port, workers=args.workers,
+                        log_config=None, proxy_headers=True)  # fmt: skip
+        else:
+            print(f"GraphiQL: http://{host}:{port}/graphql", file=sys.stderr)
+            uvicorn.run(create_app(settings), host=host, port=port, log_config=None, proxy_headers=True)
+    return 0
+
+
+def export_schema(args: argparse.Namespace) -> int:
+    from app.graphql.schema import schema
+
+    sys.stdout.write(schema.as_str().rstrip("\n") + "\n")
+    return 0
+
+
+def rotate_keys(args: argparse.Namespace) -> int:
+    from app.security.crypto import TokenCipher
+    from app.storage.integrations import IntegrationRepository
+    from app.storage.mongo import Database, EmbeddedMongo, embedded_storage_path
+
+    settings = _settings()
+    configure_logging(settings.log_level)
+
+    async def run(uri: str) -> int:
+        database = Database(uri, settings.mongodb_database)
+        try:
+            cipher = TokenCipher(settings.encryption_keys)
+            count = await IntegrationRepository(database, cipher).rotate_keys()
+        finally:
+            await database.close()
+        print(f"re-encrypted {count} secret(s) under key {cipher.primary_kid!r}")
+        return 0
+
+    if settings.mongodb_uri is not None:
+        return asyncio.run(run(settings.mongodb_uri.reveal()))
+    with EmbeddedMongo(embedded_storage_path(settings.data_dir)) as embedded:
+        return asyncio.run(run(embedded.uri))
+
+
+def dev_token(args: argparse.Namespace) -> int:
+    from app.security.auth import issue_development_token
+
+    settings = _settings()
+    try:
+        print(issue_development_token(settings, args.user, lifetime_seconds=args.hours * 3600))
+    except RuntimeError as exc:
+        print(f"dev-token: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app", description="Git integrations service")
+    commands = parser.add_subparsers(dest="command", required=True)
+    p_serve = commands.add_parser("serve", help="serve the GraphQL API (GraphiQL at /graphql)")
+    p_serve.add_argument("--host", help="overrides HOST")
+    p_serve.add_argument("--port", type=int, help="overrides PORT")
+    p_serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p_serve.set_defaults(func=serve)
+    commands.add_parser("export-schema", help="print the GraphQL schema (SDL)").set_defaults(func=export_schema)
+    commands.add_parser("rotate-keys", help="re-encrypt stored tokens under the first key").set_defaults(
+        func=rotate_keys
+    )
+    p_token = commands.add_parser("dev-token", help="print a development JWT for GraphiQL")
+    p_token.add_argument("--user", required=True, help="the JWT's sub: who owns the integrations")
+    p_token.add_argument("--hours", type=int, default=12, help="lifetime in hours (default 12)")
+    p_token.set_defaults(func=dev_token)
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,140 @@
+"""Plain models of the domain: no I/O, no framework, no secrets in anything a response could show."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+class GitProvider(enum.Enum):
+    GITHUB = "GITHUB"
+    GITLAB = "GITLAB"
+
+
+class AuthMethod(enum.Enum):
+    OAUTH = "OAUTH"
+    ACCESS_TOKEN = "ACCESS_TOKEN"
+
+
+class TokenKind(enum.Enum):
+    GITHUB_CLASSIC = "GITHUB_CLASSIC"
+    GITHUB_FINE_GRAINED = "GITHUB_FINE_GRAINED"
+    GITHUB_OAUTH_APP = "GITHUB_OAUTH_APP"
+    GITHUB_APP = "GITHUB_APP"
+    GITLAB_PERSONAL = "GITLAB_PERSONAL"
+    GITLAB_GROUP = "GITLAB_GROUP"
+    GITLAB_PROJECT = "GITLAB_PROJECT"
+    GITLAB_OAUTH = "GITLAB_OAUTH"
+
+
+class RepositoryAccess(enum.Enum):
+    ALL = "ALL"
+    SELECTED = "SELECTED"
+
+
+class IntegrationStatus(enum.Enum):
+    ACTIVE = "ACTIVE"
+    NEEDS_RECONNECT = "NEEDS_RECONNECT"
+
+
+@dataclass(frozen=True)
+class HostEndpoint:
+    """Where one Git host lives: ``host`` is what users see and what integrations are keyed by."""
+
+    provider: GitProvider
+    host: str  # "github.com", "gitlab.example.com:8443/gitlab"
+    web_url: str  # "https://gitlab.example.com:8443/gitlab"
+    api_url: str  # "https://gitlab.example.com:8443/gitlab/api/v4"
+
+
+@dataclass(frozen=True)
+class GitAccount:
+    id: str  # the host's numeric user id, as text: logins can be renamed, ids cannot
+    login: str
+    name: str | None = None
+    avatar_url: str | None = None
+    url: str | None = None
+    bot: bool = False
+
+
+@dataclass(frozen=True)
+class TokenResource:
+    """What a token is bound to beyond its user: a GitLab group or project, GitHub App installations."""
+
+    kind: str  # "group" | "project" | "installations"
+    ids: tuple[str, ...]
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class VerifiedToken:
+    """What checking a token against its host found out; everything needed to store an integration."""
+
+    token_kind: TokenKind
+    account: GitAccount
+    repository_access: RepositoryAccess
+    granted_permissions: tuple[str, ...]
+    unverified_permissions: tuple[str, ...] = ()
+    expires_at: datetime | None = None
+    manage_access_url: str | None = None
+    resource: TokenResource | None = None
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The secrets of an integration; never part of ``Integration`` so they cannot leak into a response."""
+
+    access_token: str
+    refresh_token: str | None = None
+    expires_at: datetime | None = None
+
+
+@dataclass
+class Integration:
+    id: str
+    owner: str
+    endpoint: HostEndpoint
+    auth_method: AuthMethod
+    token_kind: TokenKind
+    account: GitAccount
+    repository_access: RepositoryAccess
+    granted_permissions: list[str]
+    status: IntegrationStatus
+    created_at: datetime
+    unverified_permissions: list[str] = field(default_factory=list)
+    expires_at: datetime | None = None
+    last_verified_at: datetime | None = None
+    manage_access_url: str | None = None
+    resource: TokenResource | None = None
+    version: int = 0
+
+    @property
+    def provider(self) -> GitProvider:
+        return self.endpoint.provider
+
+    @property
+    def host(self) -> str:
+        return self.endpoint.host
+
+
+@dataclass(frozen=True)
+class Repository:
+    id: str
+    name: str
+    full_name: str
+    owner: str
+    private: bool
+    web_url: str
+    clone_url: str
+    default_branch: str | None = None
+    pushed_at: datetime | None = None
+    archived: bool = False
+    fork: bool = False
+
+
+@dataclass(frozen=True)
+class Branch:
+    name: str
+    commit_sha: str
+    protected: bool

@@ -1,0 +1,42 @@
+"""The per-request context: who is calling, the app's collaborators, and this request's DataLoaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from starlette.requests import Request
+from starlette.responses import Response
+from strawberry.types import Info as StrawberryInfo
+
+from app.graphql.loaders import Loaders
+from app.observability import note
+from app.security.auth import Caller
+from app.services.wiring import Services
+
+
+@dataclass
+class Context:
+    request: Request
+    response: Response | None
+    services: Services
+    request_id: str
+    _caller: Caller | None = None
+    _loaders: Loaders | None = None
+
+    async def caller(self) -> Caller:
+        """The authenticated caller; raises ``UnauthenticatedError`` (once per request at most)."""
+        if self._caller is None:
+            self._caller = await self.services.authenticator.authenticate(self.request.headers.get("authorization"))
+            note(user_id=self._caller.user_id)
+        return self._caller
+
+    async def loaders_for_caller(self) -> Loaders:
+        """This request's DataLoaders, scoped to the caller (created on first use)."""
+        if self._loaders is None:
+            caller = await self.caller()
+            self._loaders = Loaders(self.services, caller.user_id)
+        return self._loaders
+
+
+Info: TypeAlias = StrawberryInfo[Context, None]

@@ -1,0 +1,103 @@
+"""The error members of mutation result unions, and the mapping from the domain's error tree."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app.domain import errors
+
+
+@strawberry.interface(description="An expected failure, with a message written for the person at the screen.")
+class Error:
+    message: str
+    code: str
+
+
+@strawberry.type(description="The token is unknown, malformed, expired or revoked, or of a kind that cannot be used.")
+class InvalidTokenError(Error):
+    pass
+
+
+@strawberry.type(description="The token or login lacks scopes or permissions the service needs.")
+class MissingPermissionsError(Error):
+    missing: list[str]
+    granted: list[str]
+    unverified: list[str] = strawberry.field(
+        description="Permissions the host's answers could neither prove nor disprove."
+    )
+
+
+@strawberry.type(description="The GitLab user holds a role below Maintainer.")
+class InsufficientRoleError(Error):
+    required: str
+    actual: str | None
+
+
+@strawberry.type(description="The host may not be contacted (not https, private address, ...) or is not a Git host.")
+class HostNotAllowedError(Error):
+    host: str
+
+
+@strawberry.type(description="The Git host is down, slow or rate limiting; try again later.")
+class ProviderUnavailableError(Error):
+    retry_after_seconds: int | None
+
+
+@strawberry.type(description="OAuth is not configured for this provider; the message names the variables to set.")
+class OAuthNotConfiguredError(Error):
+    variables: list[str]
+
+
+@strawberry.type(description="The OAuth state is unknown, expired, already used or belongs to another user.")
+class InvalidOAuthStateError(Error):
+    pass
+
+
+@strawberry.type(description="The Git host refused the authorization code.")
+class OAuthExchangeError(Error):
+    reason: str | None
+
+
+@strawberry.type(description="No integration with this id (or it belongs to someone else).")
+class NotFoundError(Error):
+    pass
+
+
+ErrorType = (
+    InvalidTokenError
+    | MissingPermissionsError
+    | InsufficientRoleError
+    | HostNotAllowedError
+    | ProviderUnavailableError
+    | OAuthNotConfiguredError
+    | InvalidOAuthStateError
+    | OAuthExchangeError
+    | NotFoundError
+)
+
+
+def error_type(exc: errors.PublicError) -> ErrorType:
+    """The GraphQL member for a domain error; unknown public errors are a programming mistake."""
+    message, code = exc.message, exc.code
+    match exc:
+        case errors.InvalidTokenError():
+            return InvalidTokenError(message=message, code=code)
+        case errors.MissingPermissionsError():
+            return MissingPermissionsError(
+                message=message, code=code, missing=exc.missing, granted=exc.granted, unverified=exc.unverified
+            )
+        case errors.InsufficientRoleError():
+            return InsufficientRoleError(message=message, code=code, required=exc.required, actual=exc.actual)
+        case errors.HostNotAllowedError():
+            return HostNotAllowedError(message=message, code=code, host=exc.host)
+        case errors.ProviderUnavailableError():
+            return ProviderUnavailableError(message=message, code=code, retry_after_seconds=exc.retry_after_seconds)
+        case errors.OAuthNotConfiguredError():
+            return OAuthNotConfiguredError(message=message, code=code, variables=exc.variables)
+        case errors.InvalidOAuthStateError():
+            return InvalidOAuthStateError(message=message, code=code)
+        case errors.OAuthExchangeError():
+            return OAuthExchangeError(message=message, code=code, reason=exc.reason)
+        case errors.NotFoundError():
+            return NotFoundError(message=message, code=code)
+    raise TypeError(f"no GraphQL type for {type(exc).__name__}")

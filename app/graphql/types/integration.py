@@ -1,0 +1,75 @@
+"""``Integration`` and ``GitAccount`` as the contract names them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from app.domain import models
+from app.graphql.types.node import Node, to_global_id
+
+GitProvider = strawberry.enum(models.GitProvider, name="GitProvider")
+AuthMethod = strawberry.enum(models.AuthMethod, name="AuthMethod")
+TokenKind = strawberry.enum(models.TokenKind, name="TokenKind")
+RepositoryAccess = strawberry.enum(models.RepositoryAccess, name="RepositoryAccess")
+IntegrationStatus = strawberry.enum(models.IntegrationStatus, name="IntegrationStatus")
+
+
+@strawberry.type(description="The account on the Git host that an integration acts as.")
+class GitAccount:
+    login: str
+    name: str | None
+    avatar_url: str | None
+    url: str | None
+    bot: bool = strawberry.field(description="A GitLab group or project token's bot user.")
+
+
+@strawberry.type(name="Integration", description="A connected GitHub or GitLab account of the calling user.")
+class IntegrationType(Node):
+    id: strawberry.ID
+    provider: models.GitProvider
+    host: str = strawberry.field(description='The Git host, e.g. "github.com" or "gitlab.example.com".')
+    auth_method: models.AuthMethod
+    token_kind: models.TokenKind
+    account: GitAccount
+    repository_access: models.RepositoryAccess
+    granted_permissions: list[str] = strawberry.field(
+        description='Scopes or permissions the host confirmed, e.g. "repo", "api", "contents:write".'
+    )
+    unverified_permissions: list[str] = strawberry.field(
+        description="Required permissions the host's answers could neither prove nor disprove."
+    )
+    status: models.IntegrationStatus
+    expires_at: datetime | None
+    created_at: datetime
+    last_verified_at: datetime | None
+    manage_access_url: str | None = strawberry.field(description="Where the user widens the access.")
+    domain: strawberry.Private[models.Integration]
+
+    @classmethod
+    def from_domain(cls, integration: models.Integration) -> IntegrationType:
+        account = integration.account
+        return cls(
+            id=to_global_id("Integration", integration.id),
+            provider=integration.provider,
+            host=integration.host,
+            auth_method=integration.auth_method,
+            token_kind=integration.token_kind,
+            account=GitAccount(
+                login=account.login,
+                name=account.name,
+                avatar_url=account.avatar_url,
+                url=account.url,
+                bot=account.bot,
+            ),
+            repository_access=integration.repository_access,
+            granted_permissions=list(integration.granted_permissions),
+            unverified_permissions=list(integration.unverified_permissions),
+            status=integration.status,
+            expires_at=integration.expires_at,
+            created_at=integration.created_at,
+            last_verified_at=integration.last_verified_at,
+            manage_access_url=integration.manage_access_url,
+            domain=integration,
+        )

@@ -1,0 +1,146 @@
+"""``create_app(settings)``: the one place that wires the service together.
+
+The lifespan opens the database (starting the embedded server when ``MONGODB_URI`` is unset),
+the shared HTTP client (guarded against SSRF, never following redirects) and the host clients,
+and closes them in reverse order on shutdown.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from strawberry.asgi import GraphQL
+
+from app.graphql.context import Context
+from app.graphql.schema import schema
+from app.limits import BodySizeLimitMiddleware
+from app.observability import RequestLogMiddleware, current_request_id
+from app.providers.hosts import HostGuard
+from app.providers.registry import GitHosts, trusted_hostnames
+from app.security.auth import Authenticator
+from app.security.crypto import TokenCipher
+from app.services.wiring import Services
+from app.settings import Settings
+from app.storage.integrations import IntegrationRepository
+from app.storage.mongo import Database, EmbeddedMongo, embedded_storage_path
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "git-integrations/0.1 (+https://github.com)"
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    def __init__(self, services_ref: dict[str, Services], *, graphiql: bool) -> None:
+        super().__init__(schema, graphql_ide="graphiql" if graphiql else None, allow_queries_via_get=False)
+        self._services_ref = services_ref
+
+    async def get_context(self, request: Any, response: Any) -> Context:
+        return Context(
+            request=request,
+            response=response,
+            services=self._services_ref["services"],
+            request_id=current_request_id() or "",
+        )
+
+
+def build_http_client(settings: Settings, guard: HostGuard) -> httpx.AsyncClient:
+    timeout = httpx.Timeout(settings.http_timeout_seconds, connect=min(5.0, settings.http_timeout_seconds))
+    return httpx.AsyncClient(
+        transport=guard.transport(retries=0, limits=httpx.Limits(max_connections=200, max_keepalive_connections=50)),
+        timeout=timeout,
+        follow_redirects=False,
+        headers={"User-Agent": USER_AGENT},
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_services(settings: Settings, *, http: httpx.AsyncClient | None = None) -> AsyncIterator[Services]:
+    """Everything the use cases need, opened for the lifetime of the process (or of a test)."""
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.mongodb_uri is None:
+            embedded = EmbeddedMongo(embedded_storage_path(settings.data_dir))
+            uri = embedded.start()
+            stack.callback(embedded.stop)
+        else:
+            uri = settings.mongodb_uri.reveal()
+        database = Database(uri, settings.mongodb_database)
+        stack.push_async_callback(database.close)
+        await database.ensure_indexes()
+        guard = HostGuard(allowlist=settings.git_host_allowlist, trusted=trusted_hostnames(settings))
+        if http is None:
+            http = build_http_client(settings, guard)
+            stack.push_async_callback(http.aclose)
+        cipher = TokenCipher(settings.encryption_keys)
+        yield Services(
+            settings=settings,
+            database=database,
+            integrations=IntegrationRepository(database, cipher),
+            hosts=GitHosts(settings, http, guard),
+            authenticator=Authenticator(settings, http),
+        )
+
+
+def create_app(settings: Settings, *, http: httpx.AsyncClient | None = None) -> Starlette:
+    services_ref: dict[str, Services] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        async with open_services(settings, http=http) as services:
+            services_ref["services"] = services
+            log.info("service ready", extra={"generated_secrets": list(settings.generated_secrets)})
+            yield
+        services_ref.clear()
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        services = services_ref.get("services")
+        if services is not None and await services.database.ping():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "not ready", "reason": "the database does not answer"}, status_code=503)
+
+    graphql_app = GraphQLApp(services_ref, graphiql=settings.graphiql)
+    middleware = [
+        Middleware(RequestLogMiddleware),
+        Middleware(BodySizeLimitMiddleware),
+    ]
+    if settings.frontend_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.frontend_origins),
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+                max_age=600,
+            )
+        )
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql_app, methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        middleware=middleware,
+        lifespan=lifespan,
+    )
+
+
+def app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory`` (several workers): settings from the environment."""
+    from app.observability import configure_logging
+    from app.settings import load_settings
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,260 @@
+"""The one way this service speaks HTTP to Git hosts.
+
+- Every request goes through the shared ``httpx.AsyncClient`` (connection pooling, one set of
+  timeouts) and never follows redirects: a redirect with a token attached could hand the token
+  to another host.
+- Only idempotent GETs are retried, a bounded number of times with exponential backoff and
+  jitter, and only for failures that may pass (connection errors, timeouts, 500/502/503/504).
+- Rate limits (GitHub 403/429 with ``x-ratelimit-*`` or ``retry-after``; GitLab 429 with
+  ``Retry-After``) become ``RateLimitedError`` carrying how long to wait; they are not retried
+  here because the wait is usually far longer than a request should take.
+- Transport failures become ``ProviderUnavailableError`` with a message that names the host and
+  what went wrong, never the URL's query or any header (tokens live in headers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import email.utils
+import json
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from app.domain.errors import ProviderUnavailableError, RateLimitedError
+
+RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
+
+# How many upstream requests the current GraphQL request made (read by logs, metrics and tests).
+_upstream_requests: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "upstream_requests", default=None
+)
+
+
+def start_upstream_count() -> list[int]:
+    """Start counting upstream requests for the current task and those it spawns."""
+    counter = [0]
+    _upstream_requests.set(counter)
+    return counter
+
+
+def _count_upstream() -> None:
+    counter = _upstream_requests.get()
+    if counter is not None:
+        counter[0] += 1
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 3  # the first try and two retries
+    base_delay: float = 0.2
+    max_delay: float = 2.0
+
+    def delay(self, attempt: int) -> float:
+        exp: float = min(self.max_delay, self.base_delay * (2**attempt))
+        return float(exp * (0.5 + random.random() / 2))  # noqa: S311 - jitter, not security
+
+
+def retry_after_seconds(response: httpx.Response, now: float | None = None) -> int | None:
+    """How long the host asks us to wait, from ``Retry-After`` or a spent ``x-ratelimit-reset``."""
+    now = time.time() if now is None else now
+    retry_after = response.headers.get("retry-after")
+    if retry_after:
+        retry_after = retry_after.strip()
+        if retry_after.isdigit():
+            return int(retry_after)
+        parsed = email.utils.parsedate_to_datetime(retry_after) if retry_after else None
+        if parsed is not None:
+            return max(0, int(parsed.timestamp() - now + 0.999))
+    remaining = response.headers.get("x-ratelimit-remaining") or response.headers.get("ratelimit-remaining")
+    reset = response.headers.get("x-ratelimit-reset") or response.headers.get("ratelimit-reset")
+    if remaining is not None and remaining.strip() == "0" and reset and reset.strip().isdigit():
+        return max(0, int(reset) - int(now))
+    return None
+
+
+def is_rate_limited(response: httpx.Response) -> bool:
+    if response.status_code == 429:
+        return True
+    if response.status_code != 403:
+        return False
+    if response.headers.get("x-ratelimit-remaining", "").strip() == "0" or "retry-after" in response.headers:
+        return True
+    try:
+        message = str(response.json().get("message", ""))
+    except (ValueError, AttributeError):
+        return False
+    return "rate limit" in message.lower()
+
+
+def json_body(response: httpx.Response, host: str) -> Any:
+    """Parse a JSON body, or explain that the host did not answer with JSON."""
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ProviderUnavailableError(
+            f"{host} answered with something that is not valid JSON (HTTP {response.status_code}); try again later."
+        ) from exc
+
+
+class HostHTTP:
+    """Sends requests to one Git host over the shared client, with the rules above."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        host: str,
+        *,
+        default_headers: Mapping[str, str] | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        self._client = client
+        self.host = host
+        self._default_headers = dict(default_headers or {})
+        self._retry = retry or RetryPolicy()
+
+    async def get(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str | int] | None = None,
+        etag: str | None = None,
+    ) -> httpx.Response:
+        """GET with bounded retries; returns any non-retryable answer (including 304, 401, 404)."""
+        request_headers = {**self._default_headers, **(headers or {})}
+        if etag:
+            request_headers["If-None-Match"] = etag
+        last_error: ProviderUnavailableError | None = None
+        for attempt in range(self._retry.attempts):
+            if attempt:
+                await asyncio.sleep(self._retry.delay(attempt - 1))
+            try:
+                response = await self._send("GET", url, request_headers, params=params)
+            except ProviderUnavailableError as exc:
+                last_error = exc
+                continue
+            if response.status_code in RETRYABLE_STATUSES:
+                last_error = self._unavailable(response)
+                continue
+            self._raise_for_rate_limit(response)
+            return response
+        assert last_error is not None
+        raise last_error
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        data: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+    ) -> httpx.Response:
+        """A request that is never retried (it may change something at the host)."""
+        request_headers = {**self._default_headers, **(headers or {})}
+        response = await self._send(method, url, request_headers, json_body=json_body, data=data, auth=auth)
+        if response.status_code in RETRYABLE_STATUSES:
+            raise self._unavailable(response)
+        self._raise_for_rate_limit(response)
+        return response
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        *,
+        params: Mapping[str, str | int] | None = None,
+        json_body: Any = None,
+        data: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+    ) -> httpx.Response:
+        _count_upstream()
+        try:
+            response = await self._client.request(
+                method,
+                url,
+                headers=headers,
+                params=params,
+                json=json_body,
+                data=data,
+                auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
+                follow_redirects=False,
+            )
+            await response.aread()
+        except httpx.TimeoutException as exc:
+            raise ProviderUnavailableError(f"{self.host} did not answer in time; try again later.") from exc
+        except (httpx.TransportError, httpx.DecodingError) as exc:
+            raise ProviderUnavailableError(
+                f"Could not reach {self.host} ({_describe_transport_error(exc)}); check the address or try again later."
+            ) from exc
+        return response
+
+    def _raise_for_rate_limit(self, response: httpx.Response) -> None:
+        if is_rate_limited(response):
+            wait = retry_after_seconds(response)
+            if wait is None:
+                wait = 60  # GitHub: with no hint, wait at least a minute
+            raise RateLimitedError(
+                f"{self.host} is rate limiting requests; try again in {wait} seconds.", retry_after_seconds=wait
+            )
+
+    def _unavailable(self, response: httpx.Response) -> ProviderUnavailableError:
+        return ProviderUnavailableError(
+            f"{self.host} is having trouble (HTTP {response.status_code}); try again later.",
+            retry_after_seconds=retry_after_seconds(response),
+        )
+
+
+def _describe_transport_error(exc: Exception) -> str:
+    # httpx messages can include the URL; say only what kind of failure it was.
+    if isinstance(exc, httpx.ConnectError):
+        return "connection failed"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the connection was closed unexpectedly"
+    if isinstance(exc, httpx.DecodingError):
+        return "the answer could not be decoded"
+    if isinstance(exc, httpx.ProxyError):
+        return "proxy error"
+    return type(exc).__name__
+
+
+def parse_link_header(value: str | None) -> dict[str, str]:
+    """``Link: <url>; rel="next", <url>; rel="last"`` → ``{"next": url, "last": url}``."""
+    if not value:
+        return {}
+    links: dict[str, str] = {}
+    for link in httpx.Headers({"link": value}).get_list("link", split_commas=False):
+        for part in _split_links(link):
+            url_part, _, params = part.partition(";")
+            url = url_part.strip().strip("<>")
+            for param in params.split(";"):
+                key, _, val = param.strip().partition("=")
+                if key.strip().lower() == "rel":
+                    for rel in val.strip().strip('"').split():
+                        links[rel] = url
+    return links
+
+
+def _split_links(value: str) -> list[str]:
+    # Commas separate links but may also occur inside <...>; split only outside angle brackets.
+    parts: list[str] = []
+    depth = 0
+    start = 0
+    for i, ch in enumerate(value):
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth = max(0, depth - 1)
+        elif ch == "," and depth == 0:
+            parts.append(value[start:i])
+            start = i + 1
+    parts.append(value[start:])
+    return [p.strip() for p in parts if p.strip()]

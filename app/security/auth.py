@@ -1,0 +1,139 @@
+"""Who is calling: ``Authorization: Bearer <JWT>`` verified with joserfc.
+
+Two ways to trust a JWT, chosen by the settings:
+- ``AUTH_JWT_SECRET``: HS256 with a shared secret (development generates one into ``DATA_DIR``).
+- ``AUTH_JWKS_URL``: asymmetric signatures checked against the identity provider's key set,
+  with ``iss`` and ``aud`` required to match ``AUTH_ISSUER`` / ``AUTH_AUDIENCE``. The key set is
+  cached and fetched again when a token names an unknown key (at most every 30 seconds, so a
+  flood of forged ``kid``s cannot turn into a flood of requests).
+
+Every failure — missing header, malformed, badly signed, expired, not yet valid, wrong issuer or
+audience, no ``sub`` — is ``UnauthenticatedError``; the reason is logged, never the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+import httpx
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet, OctKey
+
+from app.domain.errors import UnauthenticatedError
+from app.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ASYMMETRIC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+_LEEWAY_SECONDS = 30
+_JWKS_TTL_SECONDS = 600
+_JWKS_MIN_REFRESH_SECONDS = 30
+_MAX_JWT_LENGTH = 8192
+
+
+@dataclass(frozen=True)
+class Caller:
+    user_id: str
+
+
+class Authenticator:
+    """Turns an ``Authorization`` header into a ``Caller`` or raises ``UnauthenticatedError``."""
+
+    def __init__(self, settings: Settings, http: httpx.AsyncClient | None = None) -> None:
+        self._issuer = settings.auth_issuer
+        self._audience = settings.auth_audience
+        self._jwks_url = settings.auth_jwks_url
+        self._http = http
+        self._secret_key = (
+            OctKey.import_key(settings.auth_jwt_secret.reveal()) if settings.auth_jwt_secret else None
+        )
+        self._jwks: KeySet | None = None
+        self._jwks_fetched_at = 0.0
+        self._jwks_lock = asyncio.Lock()
+
+    async def authenticate(self, authorization: str | None) -> Caller:
+        token = _bearer_token(authorization)
+        try:
+            decoded = await self._decode(token)
+            claims = decoded.claims
+            self._claims_registry().validate(claims)
+        except JoseError as exc:
+            log.info("caller JWT refused: %s", type(exc).__name__)
+            raise UnauthenticatedError("The bearer token is invalid or expired.") from None
+        subject = claims.get("sub")
+        if not isinstance(subject, str) or not subject.strip():
+            raise UnauthenticatedError("The bearer token names no user (claim 'sub').")
+        return Caller(user_id=subject)
+
+    async def _decode(self, token: str) -> jwt.Token:
+        if self._secret_key is not None:
+            return jwt.decode(token, self._secret_key, algorithms=["HS256"])
+        keys = await self._key_set(refresh=False)
+        try:
+            return jwt.decode(token, keys, algorithms=list(ASYMMETRIC_ALGORITHMS))
+        except (JoseError, ValueError):
+            # The identity provider may have rotated its keys since we fetched them.
+            refreshed = await self._key_set(refresh=True)
+            if refreshed is keys:
+                raise
+            return jwt.decode(token, refreshed, algorithms=list(ASYMMETRIC_ALGORITHMS))
+
+    def _claims_registry(self) -> jwt.JWTClaimsRegistry:
+        options: dict[str, jwt.ClaimsOption] = {"exp": {"essential": True}, "sub": {"essential": True}}
+        if self._issuer:
+            options["iss"] = {"essential": True, "value": self._issuer}
+        if self._audience:
+            options["aud"] = {"essential": True, "value": self._audience}
+        return jwt.JWTClaimsRegistry(None, _LEEWAY_SECONDS, **options)
+
+    async def _key_set(self, *, refresh: bool) -> KeySet:
+        async with self._jwks_lock:
+            age = time.monotonic() - self._jwks_fetched_at
+            fresh = self._jwks is not None and age < _JWKS_TTL_SECONDS
+            if self._jwks is not None and (fresh and not refresh or age < _JWKS_MIN_REFRESH_SECONDS):
+                return self._jwks
+            self._jwks = await self._fetch_jwks()
+            self._jwks_fetched_at = time.monotonic()
+            return self._jwks
+
+    async def _fetch_jwks(self) -> KeySet:
+        assert self._jwks_url is not None and self._http is not None
+        try:
+            response = await self._http.get(self._jwks_url, follow_redirects=False)
+            response.raise_for_status()
+            return KeySet.import_key_set(response.json())
+        except (httpx.HTTPError, ValueError, JoseError) as exc:
+            log.error("could not load the JWKS from AUTH_JWKS_URL: %s", type(exc).__name__)
+            if self._jwks is not None:
+                return self._jwks
+            raise UnauthenticatedError("Caller tokens cannot be checked right now; try again shortly.") from None
+
+
+def _bearer_token(authorization: str | None) -> str:
+    if not authorization:
+        raise UnauthenticatedError()
+    scheme, _, token = authorization.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token:
+        raise UnauthenticatedError("Send the caller token as 'Authorization: Bearer <JWT>'.")
+    if len(token) > _MAX_JWT_LENGTH or token.count(".") != 2:
+        raise UnauthenticatedError("The bearer token is not a JWT.")
+    return token
+
+
+def issue_development_token(settings: Settings, user: str, *, lifetime_seconds: int = 12 * 3600) -> str:
+    """A JWT the development secret accepts (``python -m app dev-token``); refused in production."""
+    if settings.production or settings.auth_jwt_secret is None:
+        raise RuntimeError("dev-token works only with APP_ENV=development and an HS256 secret (AUTH_JWT_SECRET)")
+    now = int(time.time())
+    claims: dict[str, object] = {"sub": user, "iat": now, "exp": now + lifetime_seconds}
+    if settings.auth_issuer:
+        claims["iss"] = settings.auth_issuer
+    if settings.auth_audience:
+        claims["aud"] = settings.auth_audience
+    key = OctKey.import_key(settings.auth_jwt_secret.reveal())
+    return jwt.encode({"alg": "HS256", "typ": "JWT"}, claims, key)

@@ -1,0 +1,55 @@
+"""Connect by access token: check the token against its host, then store it — never the other way round."""
+
+from __future__ import annotations
+
+from app.domain.errors import InvalidTokenError
+from app.domain.models import AuthMethod, Credentials, GitProvider, Integration
+from app.services.wiring import Services
+
+
+async def connect_token(services: Services, owner: str, provider: GitProvider, token: str, host: str | None) -> Integration:
+    """Verify ``token`` on ``host`` (the provider's default when None) and store it for ``owner``.
+
+    Connecting the same account on the same host again updates that integration. Raises the
+    ``ConnectError`` subclasses and ``ProviderUnavailableError``; nothing is stored when it raises.
+    """
+    endpoint = await services.hosts.endpoint_for(provider, host)
+    verified = await services.hosts.client(endpoint).verify_token(token)
+    saved = await services.integrations.save_verified(
+        owner,
+        endpoint,
+        AuthMethod.ACCESS_TOKEN,
+        verified,
+        Credentials(access_token=token.strip(), expires_at=verified.expires_at),
+        services.clock(),
+    )
+    return saved.integration
+
+
+async def update_token(services: Services, owner: str, integration_id: str, token: str) -> Integration | None:
+    """Replace the token of an integration after the same checks; None when there is no such integration.
+
+    The new token must act as the same account: a token of another account is refused rather than
+    silently turning the integration into a different one.
+    """
+    current = await services.integrations.get(owner, integration_id)
+    if current is None:
+        return None
+    if current.auth_method is not AuthMethod.ACCESS_TOKEN:
+        raise InvalidTokenError(
+            "This integration was connected by login; connect it again by login instead of pasting a token."
+        )
+    verified = await services.hosts.client(current.endpoint).verify_token(token)
+    if verified.account.id != current.account.id:
+        raise InvalidTokenError(
+            f"This token belongs to {verified.account.login}, but the integration is for "
+            f"{current.account.login}; connect it as a new integration instead."
+        )
+    return await services.integrations.replace_token(
+        owner,
+        integration_id,
+        verified,
+        Credentials(access_token=token.strip(), expires_at=verified.expires_at),
+        AuthMethod.ACCESS_TOKEN,
+        services.clock(),
+    )

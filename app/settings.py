@@ -1,0 +1,375 @@
+"""Settings from the environment: typed, validated once at start-up, secrets hidden from ``repr``.
+
+``Settings.from_env()`` reads the variables of the design's configuration table and fails fast
+with a ``ConfigurationError`` whose one line names the variable and what is wrong with it.
+``load_settings()`` adds the development conveniences: with ``APP_ENV=development`` a missing
+encryption key or JWT secret is generated once into ``DATA_DIR`` (so data and dev tokens survive a
+restart); ``APP_ENV=production`` refuses both generated secrets and the embedded database.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import json
+import os
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from app.domain.errors import ConfigurationError
+
+DEV_SECRETS_FILE = "development-secrets.json"
+_KID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$")
+
+
+class Secret:
+    """A value that must not show up in ``repr``, ``str``, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and secrets.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class EncryptionKey:
+    kid: str
+    key: Secret
+
+
+@dataclass(frozen=True)
+class OAuthClient:
+    client_id: str
+    client_secret: Secret
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_env: Literal["development", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    mongodb_uri: Secret | None = None
+    mongodb_database: str = "git_integrations"
+    data_dir: Path = Path(".data")
+    encryption_keys: tuple[EncryptionKey, ...] = ()
+    auth_jwt_secret: Secret | None = None
+    auth_jwks_url: str | None = None
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    frontend_origins: tuple[str, ...] = ()
+    github_url: str = "https://github.com"
+    github_api_url: str = "https://api.github.com"
+    github_oauth: OAuthClient | None = None
+    github_app_slug: str | None = None
+    gitlab_url: str = "https://gitlab.com"
+    gitlab_oauth: OAuthClient | None = None
+    repository_cache_seconds: int = 60
+    git_host_allowlist: tuple[str, ...] = ()
+    graphiql: bool = True
+    log_level: str = "INFO"
+    http_timeout_seconds: float = 10.0
+    generated_secrets: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def production(self) -> bool:
+        return self.app_env == "production"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Parse and validate the environment; raise ``ConfigurationError`` naming the variable."""
+        env = _Env(os.environ if environ is None else environ)
+        app_env = env.choice("APP_ENV", ("development", "production"), "development")
+        production = app_env == "production"
+        settings = cls(
+            app_env=app_env,  # type: ignore[arg-type]
+            host=env.text("HOST", "127.0.0.1"),
+            port=env.integer("PORT", 8000, minimum=1, maximum=65535),
+            mongodb_uri=env.mongodb_uri("MONGODB_URI"),
+            mongodb_database=env.database_name("MONGODB_DATABASE", "git_integrations"),
+            data_dir=Path(env.text("DATA_DIR", ".data")),
+            encryption_keys=env.encryption_keys("ENCRYPTION_KEYS"),
+            auth_jwt_secret=env.secret("AUTH_JWT_SECRET", min_length=32),
+            auth_jwks_url=env.url("AUTH_JWKS_URL", None),
+            auth_issuer=env.optional("AUTH_ISSUER"),
+            auth_audience=env.optional("AUTH_AUDIENCE"),
+            public_url=env.url("PUBLIC_URL", "http://127.0.0.1:8000", strip_slash=True) or "",
+            frontend_origins=env.origins("FRONTEND_ORIGINS"),
+            github_url=env.url("GITHUB_URL", "https://github.com", strip_slash=True) or "",
+            github_api_url=env.url("GITHUB_API_URL", "https://api.github.com", strip_slash=True) or "",
+            github_oauth=env.oauth_client("GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET"),
+            github_app_slug=env.slug("GITHUB_APP_SLUG"),
+            gitlab_url=env.url("GITLAB_URL", "https://gitlab.com", strip_slash=True) or "",
+            gitlab_oauth=env.oauth_client("GITLAB_CLIENT_ID", "GITLAB_CLIENT_SECRET"),
+            repository_cache_seconds=env.integer("REPOSITORY_CACHE_SECONDS", 60, minimum=0, maximum=86_400),
+            git_host_allowlist=env.allowlist("GIT_HOST_ALLOWLIST"),
+            graphiql=env.boolean("GRAPHIQL", not production),
+            log_level=env.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", upper=True),
+            http_timeout_seconds=env.number("HTTP_TIMEOUT_SECONDS", 10.0, minimum=0.1, maximum=300.0),
+        )
+        if settings.auth_jwt_secret and settings.auth_jwks_url:
+            raise ConfigurationError("AUTH_JWT_SECRET and AUTH_JWKS_URL: set one of them, not both")
+        if settings.auth_jwks_url and not (settings.auth_issuer and settings.auth_audience):
+            raise ConfigurationError("AUTH_ISSUER and AUTH_AUDIENCE must be set together with AUTH_JWKS_URL")
+        if settings.github_app_slug and not settings.github_oauth:
+            raise ConfigurationError("GITHUB_APP_SLUG needs GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET (the app's)")
+        if production:
+            missing = [
+                name
+                for name, value in (
+                    ("MONGODB_URI", settings.mongodb_uri),
+                    ("ENCRYPTION_KEYS", settings.encryption_keys),
+                    ("AUTH_JWT_SECRET or AUTH_JWKS_URL", settings.auth_jwt_secret or settings.auth_jwks_url),
+                )
+                if not value
+            ]
+            if missing:
+                raise ConfigurationError(
+                    f"{', '.join(missing)}: required with APP_ENV=production "
+                    "(no generated secrets and no embedded database in production)"
+                )
+        return settings
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """``Settings.from_env`` plus, in development only, generated secrets kept in ``DATA_DIR``."""
+    settings = Settings.from_env(environ)
+    if settings.production:
+        return settings
+    return with_development_secrets(settings)
+
+
+def with_development_secrets(settings: Settings) -> Settings:
+    """Fill a missing encryption key and JWT secret from ``DATA_DIR`` (created on first use)."""
+    needs_key = not settings.encryption_keys
+    needs_jwt = not settings.auth_jwt_secret and not settings.auth_jwks_url
+    if not (needs_key or needs_jwt):
+        return settings
+    path = settings.data_dir / DEV_SECRETS_FILE
+    stored = _read_dev_secrets(path)
+    changed = False
+    if "encryption_key" not in stored:
+        stored["encryption_key"] = base64.b64encode(secrets.token_bytes(32)).decode()
+        changed = True
+    if "jwt_secret" not in stored:
+        stored["jwt_secret"] = secrets.token_urlsafe(48)
+        changed = True
+    if changed:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(stored, handle)
+        tmp.replace(path)
+    generated: list[str] = []
+    if needs_key:
+        settings = replace(settings, encryption_keys=(EncryptionKey("dev", Secret(stored["encryption_key"])),))
+        generated.append("ENCRYPTION_KEYS")
+    if needs_jwt:
+        settings = replace(settings, auth_jwt_secret=Secret(stored["jwt_secret"]))
+        generated.append("AUTH_JWT_SECRET")
+    return replace(settings, generated_secrets=tuple(generated))
+
+
+def _read_dev_secrets(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"DATA_DIR: {path} is unreadable ({exc}); remove it to generate new secrets") from exc
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"DATA_DIR: {path} is not a JSON object; remove it to generate new secrets")
+    return {str(k): str(v) for k, v in data.items()}
+
+
+class _Env:
+    """Reads one variable at a time and explains what is wrong with it."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def optional(self, name: str) -> str | None:
+        value = self._environ.get(name, "").strip()
+        return value or None
+
+    def text(self, name: str, default: str) -> str:
+        return self.optional(name) or default
+
+    def choice(self, name: str, options: tuple[str, ...], default: str, *, upper: bool = False) -> str:
+        value = self.optional(name)
+        if value is None:
+            return default
+        value = value.upper() if upper else value.lower()
+        if value not in options:
+            raise ConfigurationError(f"{name}: must be one of {', '.join(options)}, not {value!r}")
+        return value
+
+    def integer(self, name: str, default: int, *, minimum: int, maximum: int) -> int:
+        value = self.optional(name)
+        if value is None:
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise ConfigurationError(f"{name}: must be a whole number, not {value!r}") from None
+        if not minimum <= number <= maximum:
+            raise ConfigurationError(f"{name}: must be between {minimum} and {maximum}, not {number}")
+        return number
+
+    def number(self, name: str, default: float, *, minimum: float, maximum: float) -> float:
+        value = self.optional(name)
+        if value is None:
+            return default
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigurationError(f"{name}: must be a number, not {value!r}") from None
+        if not minimum <= number <= maximum:
+            raise ConfigurationError(f"{name}: must be between {minimum} and {maximum}, not {number}")
+        return number
+
+    def boolean(self, name: str, default: bool) -> bool:
+        value = self.optional(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigurationError(f"{name}: must be true or false, not {value!r}")
+
+    def secret(self, name: str, *, min_length: int) -> Secret | None:
+        value = self.optional(name)
+        if value is None:
+            return None
+        if len(value) < min_length:
+            raise ConfigurationError(f"{name}: must be at least {min_length} characters long")
+        return Secret(value)
+
+    def url(self, name: str, default: str | None, *, strip_slash: bool = False) -> str | None:
+        value = self.optional(name)
+        if value is None:
+            return default
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ConfigurationError(f"{name}: must be an http(s) URL such as https://example.com, not {value!r}")
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise ConfigurationError(f"{name}: must not contain credentials, a query or a fragment")
+        return value.rstrip("/") if strip_slash else value
+
+    def mongodb_uri(self, name: str) -> Secret | None:
+        value = self.optional(name)
+        if value is None:
+            return None
+        if not value.startswith(("mongodb://", "mongodb+srv://")):
+            # Do not echo the value: it usually holds a password.
+            raise ConfigurationError(f"{name}: must start with mongodb:// or mongodb+srv://")
+        return Secret(value)
+
+    def database_name(self, name: str, default: str) -> str:
+        value = self.text(name, default)
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,63}", value):
+            raise ConfigurationError(f"{name}: must be 1-63 letters, digits, '_' or '-', not {value!r}")
+        return value
+
+    def encryption_keys(self, name: str) -> tuple[EncryptionKey, ...]:
+        value = self.optional(name)
+        if value is None:
+            return ()
+        keys: list[EncryptionKey] = []
+        for position, item in enumerate(value.split(","), start=1):
+            kid, sep, encoded = item.strip().partition(":")
+            if not sep or not _KID.match(kid):
+                raise ConfigurationError(
+                    f"{name}: entry {position} must look like 'kid:base64-of-32-bytes' "
+                    "(kid: letters, digits, '_', '-', '.')"
+                )
+            try:
+                raw = base64.b64decode(encoded.strip(), validate=True)
+            except (binascii.Error, ValueError):
+                raise ConfigurationError(f"{name}: key {kid!r} is not valid base64") from None
+            if len(raw) != 32:
+                raise ConfigurationError(f"{name}: key {kid!r} must be 32 bytes (AES-256), not {len(raw)}")
+            if any(k.kid == kid for k in keys):
+                raise ConfigurationError(f"{name}: key id {kid!r} appears twice")
+            keys.append(EncryptionKey(kid, Secret(encoded.strip())))
+        return tuple(keys)
+
+    def origins(self, name: str) -> tuple[str, ...]:
+        value = self.optional(name)
+        if value is None:
+            return ()
+        origins: list[str] = []
+        for item in (part.strip() for part in value.split(",")):
+            if not item:
+                continue
+            parts = urlsplit(item)
+            if parts.scheme not in {"http", "https"} or not parts.hostname or parts.path not in {"", "/"}:
+                raise ConfigurationError(f"{name}: {item!r} is not an origin like https://app.example.com")
+            if parts.query or parts.fragment or parts.username:
+                raise ConfigurationError(f"{name}: {item!r} is not an origin like https://app.example.com")
+            origins.append(f"{parts.scheme}://{parts.netloc.lower()}")
+        return tuple(origins)
+
+    def oauth_client(self, id_name: str, secret_name: str) -> OAuthClient | None:
+        client_id = self.optional(id_name)
+        client_secret = self.optional(secret_name)
+        if client_id is None and client_secret is None:
+            return None
+        if client_id is None or client_secret is None:
+            raise ConfigurationError(f"{id_name} and {secret_name}: set both or neither")
+        return OAuthClient(client_id, Secret(client_secret))
+
+    def slug(self, name: str) -> str | None:
+        value = self.optional(name)
+        if value is not None and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,99}", value):
+            raise ConfigurationError(f"{name}: must be the app's URL slug (lowercase letters, digits, '-')")
+        return value
+
+    def allowlist(self, name: str) -> tuple[str, ...]:
+        value = self.optional(name)
+        if value is None:
+            return ()
+        entries: list[str] = []
+        for item in (part.strip().lower() for part in value.split(",")):
+            if not item:
+                continue
+            if not _valid_allowlist_entry(item):
+                raise ConfigurationError(f"{name}: {item!r} is not a hostname, IP address or CIDR")
+            entries.append(item)
+        return tuple(entries)
+
+
+def _valid_allowlist_entry(item: str) -> bool:
+    try:
+        ipaddress.ip_network(item.strip("[]"), strict=False)
+        return True
+    except ValueError:
+        pass
+    host, _, port = item.rpartition(":") if item.count(":") == 1 else (item, "", "")
+    if port and not port.isdigit():
+        return False
+    return bool(_HOSTNAME.match(host))

@@ -1,0 +1,316 @@
+"""The ``integrations`` collection: one document per (owner, provider, host, account).
+
+Tokens are stored only as ciphertexts (``secrets.accessToken`` / ``secrets.refreshToken``) bound to
+the document's ``_id``; the id is chosen before encrypting, so a document is always written whole
+with ciphertexts that decrypt — there is no moment where a token is stored half-done.
+Every read is scoped by ``owner``: another user's integration is indistinguishable from a missing one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from pymongo import ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from app.domain.models import (
+    AuthMethod,
+    Credentials,
+    GitAccount,
+    GitProvider,
+    HostEndpoint,
+    Integration,
+    IntegrationStatus,
+    RepositoryAccess,
+    TokenKind,
+    TokenResource,
+    VerifiedToken,
+)
+from app.security.crypto import TokenCipher
+from app.storage.mongo import Database, Document, unavailable_on_failure
+
+ACCESS_TOKEN = "accessToken"
+REFRESH_TOKEN = "refreshToken"
+SECRET_FIELDS = (ACCESS_TOKEN, REFRESH_TOKEN)
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    integration: Integration
+    created: bool
+
+
+def _object_id(value: str) -> ObjectId | None:
+    try:
+        return ObjectId(value)
+    except (InvalidId, TypeError):
+        return None
+
+
+class IntegrationRepository:
+    def __init__(self, database: Database, cipher: TokenCipher) -> None:
+        self._collection: AsyncCollection[Document] = database.db["integrations"]
+        self._cipher = cipher
+
+    @unavailable_on_failure
+    async def save_verified(
+        self,
+        owner: str,
+        endpoint: HostEndpoint,
+        auth_method: AuthMethod,
+        verified: VerifiedToken,
+        credentials: Credentials,
+        now: datetime,
+    ) -> SaveResult:
+        """Insert, or update the owner's integration of the same account on the same host."""
+        key: Document = {
+            "owner": owner,
+            "provider": endpoint.provider.value,
+            "host": endpoint.host,
+            "accountId": verified.account.id,
+        }
+        for _ in range(5):  # a concurrent connect of the same account can win the insert
+            existing = await self._collection.find_one(key, {"_id": 1})
+            if existing is not None:
+                doc = await self._collection.find_one_and_update(
+                    {"_id": existing["_id"]},
+                    {
+                        "$set": self._verified_fields(endpoint, auth_method, verified, now)
+                        | self._secret_fields(str(existing["_id"]), credentials),
+                        "$unset": {"refreshLease": ""},
+                        "$inc": {"version": 1},
+                    },
+                    return_document=ReturnDocument.AFTER,
+                )
+                if doc is not None:
+                    return SaveResult(_to_integration(doc), created=False)
+                continue
+            new_id = ObjectId()
+            doc = key | self._verified_fields(endpoint, auth_method, verified, now)
+            doc |= {"_id": new_id, "createdAt": now, "version": 0}
+            doc |= self._secret_fields(str(new_id), credentials)
+            try:
+                await self._collection.insert_one(doc)
+            except DuplicateKeyError:
+                continue
+            return SaveResult(_to_integration(doc), created=True)
+        raise RuntimeError("could not save the integration after repeated concurrent updates")
+
+    @unavailable_on_failure
+    async def replace_token(
+        self,
+        owner: str,
+        integration_id: str,
+        verified: VerifiedToken,
+        credentials: Credentials,
+        auth_method: AuthMethod,
+        now: datetime,
+    ) -> Integration | None:
+        """Store a new token for an existing integration of the same account; None if it is gone."""
+        oid = _object_id(integration_id)
+        if oid is None:
+            return None
+        current = await self._collection.find_one({"_id": oid, "owner": owner})
+        if current is None:
+            return None
+        endpoint = _endpoint(current)
+        doc = await self._collection.find_one_and_update(
+            {"_id": oid, "owner": owner, "accountId": verified.account.id},
+            {
+                "$set": self._verified_fields(endpoint, auth_method, verified, now)
+                | self._secret_fields(integration_id, credentials),
+                "$unset": {"refreshLease": ""},
+                "$inc": {"version": 1},
+            },
+            return_document=ReturnDocument.AFTER,
+        )
+        return _to_integration(doc) if doc is not None else None
+
+    @unavailable_on_failure
+    async def list_for_owner(self, owner: str) -> list[Integration]:
+        cursor = self._collection.find({"owner": owner}, {"secrets": 0}).sort([("createdAt", 1), ("_id", 1)])
+        return [_to_integration(doc) async for doc in cursor]
+
+    @unavailable_on_failure
+    async def get(self, owner: str, integration_id: str) -> Integration | None:
+        oid = _object_id(integration_id)
+        if oid is None:
+            return None
+        doc = await self._collection.find_one({"_id": oid, "owner": owner}, {"secrets": 0})
+        return _to_integration(doc) if doc is not None else None
+
+    @unavailable_on_failure
+    async def get_many(self, owner: str, integration_ids: Sequence[str]) -> dict[str, Integration]:
+        oids = [oid for oid in map(_object_id, integration_ids) if oid is not None]
+        if not oids:
+            return {}
+        cursor = self._collection.find({"_id": {"$in": oids}, "owner": owner}, {"secrets": 0})
+        return {str(doc["_id"]): _to_integration(doc) async for doc in cursor}
+
+    @unavailable_on_failure
+    async def get_with_credentials(self, owner: str, integration_id: str) -> tuple[Integration, Credentials] | None:
+        oid = _object_id(integration_id)
+        if oid is None:
+            return None
+        doc = await self._collection.find_one({"_id": oid, "owner": owner})
+        if doc is None:
+            return None
+        return _to_integration(doc), self._credentials(doc)
+
+    @unavailable_on_failure
+    async def set_status(
+        self, owner: str, integration_id: str, status: IntegrationStatus, *, verified_at: datetime | None = None
+    ) -> Integration | None:
+        oid = _object_id(integration_id)
+        if oid is None:
+            return None
+        update: dict[str, Any] = {"status": status.value}
+        if verified_at is not None:
+            update["lastVerifiedAt"] = verified_at
+        doc = await self._collection.find_one_and_update(
+            {"_id": oid, "owner": owner},
+            {"$set": update},
+            projection={"secrets": 0},
+            return_document=ReturnDocument.AFTER,
+        )
+        return _to_integration(doc) if doc is not None else None
+
+    @unavailable_on_failure
+    async def delete(self, owner: str, integration_id: str) -> tuple[Integration, Credentials] | None:
+        """Remove the integration; returns what was removed (with its token, e.g. to revoke it)."""
+        oid = _object_id(integration_id)
+        if oid is None:
+            return None
+        doc = await self._collection.find_one_and_delete({"_id": oid, "owner": owner})
+        if doc is None:
+            return None
+        return _to_integration(doc), self._credentials(doc)
+
+    @unavailable_on_failure
+    async def rotate_keys(self) -> int:
+        """Re-encrypt every secret that is not under the first key; returns how many were re-encrypted.
+
+        Each field is swapped with a compare-and-set on its old ciphertext, so a token refreshed
+        meanwhile is never overwritten, and a crash leaves every field decryptable (old keys stay in
+        the ring until the operator removes them after a complete run).
+        """
+        rotated = 0
+        async for doc in self._collection.find({"secrets": {"$exists": True}}, {"secrets": 1}):
+            record_id = str(doc["_id"])
+            for field in SECRET_FIELDS:
+                old = (doc.get("secrets") or {}).get(field)
+                if not old or not self._cipher.needs_rotation(old):
+                    continue
+                plain = self._cipher.decrypt(old, record_id=record_id, field=field)
+                new = self._cipher.encrypt(plain, record_id=record_id, field=field)
+                result = await self._collection.update_one(
+                    {"_id": doc["_id"], f"secrets.{field}": old}, {"$set": {f"secrets.{field}": new}}
+                )
+                rotated += result.modified_count
+        return rotated
+
+    def _credentials(self, doc: Document) -> Credentials:
+        secrets = doc.get("secrets") or {}
+        record_id = str(doc["_id"])
+        access = self._cipher.decrypt(secrets[ACCESS_TOKEN], record_id=record_id, field=ACCESS_TOKEN)
+        refresh_ct = secrets.get(REFRESH_TOKEN)
+        refresh = self._cipher.decrypt(refresh_ct, record_id=record_id, field=REFRESH_TOKEN) if refresh_ct else None
+        return Credentials(access_token=access, refresh_token=refresh, expires_at=doc.get("expiresAt"))
+
+    def _secret_fields(self, record_id: str, credentials: Credentials) -> Document:
+        fields: Document = {
+            f"secrets.{ACCESS_TOKEN}": self._cipher.encrypt(
+                credentials.access_token, record_id=record_id, field=ACCESS_TOKEN
+            ),
+            f"secrets.{REFRESH_TOKEN}": (
+                self._cipher.encrypt(credentials.refresh_token, record_id=record_id, field=REFRESH_TOKEN)
+                if credentials.refresh_token
+                else None
+            ),
+        }
+        return fields
+
+    @staticmethod
+    def _verified_fields(
+        endpoint: HostEndpoint, auth_method: AuthMethod, verified: VerifiedToken, now: datetime
+    ) -> Document:
+        account = verified.account
+        return {
+            "webUrl": endpoint.web_url,
+            "apiUrl": endpoint.api_url,
+            "authMethod": auth_method.value,
+            "tokenKind": verified.token_kind.value,
+            "account": {
+                "id": account.id,
+                "login": account.login,
+                "name": account.name,
+                "avatarUrl": account.avatar_url,
+                "url": account.url,
+                "bot": account.bot,
+            },
+            "repositoryAccess": verified.repository_access.value,
+            "grantedPermissions": list(verified.granted_permissions),
+            "unverifiedPermissions": list(verified.unverified_permissions),
+            "status": IntegrationStatus.ACTIVE.value,
+            "expiresAt": verified.expires_at,
+            "lastVerifiedAt": now,
+            "updatedAt": now,
+            "manageAccessUrl": verified.manage_access_url,
+            "resource": (
+                {"kind": verified.resource.kind, "ids": list(verified.resource.ids), "path": verified.resource.path}
+                if verified.resource
+                else None
+            ),
+        }
+
+
+def _as_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _endpoint(doc: Document) -> HostEndpoint:
+    return HostEndpoint(
+        provider=GitProvider(doc["provider"]), host=doc["host"], web_url=doc["webUrl"], api_url=doc["apiUrl"]
+    )
+
+
+def _to_integration(doc: Document) -> Integration:
+    account = doc["account"]
+    resource = doc.get("resource")
+    return Integration(
+        id=str(doc["_id"]),
+        owner=doc["owner"],
+        endpoint=_endpoint(doc),
+        auth_method=AuthMethod(doc["authMethod"]),
+        token_kind=TokenKind(doc["tokenKind"]),
+        account=GitAccount(
+            id=account["id"],
+            login=account["login"],
+            name=account.get("name"),
+            avatar_url=account.get("avatarUrl"),
+            url=account.get("url"),
+            bot=bool(account.get("bot")),
+        ),
+        repository_access=RepositoryAccess(doc["repositoryAccess"]),
+        granted_permissions=list(doc.get("grantedPermissions") or []),
+        unverified_permissions=list(doc.get("unverifiedPermissions") or []),
+        status=IntegrationStatus(doc["status"]),
+        created_at=_as_utc(doc["createdAt"]) or doc["createdAt"],
+        expires_at=_as_utc(doc.get("expiresAt")),
+        last_verified_at=_as_utc(doc.get("lastVerifiedAt")),
+        manage_access_url=doc.get("manageAccessUrl"),
+        resource=(
+            TokenResource(kind=resource["kind"], ids=tuple(resource["ids"]), path=resource.get("path"))
+            if resource
+            else None
+        ),
+        version=int(doc.get("version", 0)),
+    )

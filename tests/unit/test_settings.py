@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from app.domain.errors import ConfigurationError
+from app.settings import Secret, Settings, load_settings
+
+KEY = "a:" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="  # 32 bytes of "A"
+
+
+def test_defaults_follow_the_design_table() -> None:
+    settings = Settings.from_env({})
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+    assert settings.mongodb_uri is None
+    assert settings.mongodb_database == "git_integrations"
+    assert settings.public_url == "http://127.0.0.1:8000"
+    assert settings.github_url == "https://github.com"
+    assert settings.github_api_url == "https://api.github.com"
+    assert settings.gitlab_url == "https://gitlab.com"
+    assert settings.repository_cache_seconds == 60
+    assert settings.app_env == "development"
+    assert settings.graphiql is True
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"PORT": "eighty"}, "PORT"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"APP_ENV": "staging"}, "APP_ENV"),
+        ({"ENCRYPTION_KEYS": "nokid"}, "ENCRYPTION_KEYS"),
+        ({"ENCRYPTION_KEYS": "a:not-base64!"}, "ENCRYPTION_KEYS"),
+        ({"ENCRYPTION_KEYS": "a:QUJD"}, "ENCRYPTION_KEYS"),
+        ({"ENCRYPTION_KEYS": f"{KEY},{KEY}"}, "ENCRYPTION_KEYS"),
+        ({"MONGODB_URI": "postgres://x"}, "MONGODB_URI"),
+        ({"GITHUB_API_URL": "ftp://api.github.com"}, "GITHUB_API_URL"),
+        ({"FRONTEND_ORIGINS": "https://app.example.com/path"}, "FRONTEND_ORIGINS"),
+        ({"GIT_HOST_ALLOWLIST": "not a host"}, "GIT_HOST_ALLOWLIST"),
+        ({"REPOSITORY_CACHE_SECONDS": "-1"}, "REPOSITORY_CACHE_SECONDS"),
+        ({"GITHUB_CLIENT_ID": "abc"}, "GITHUB_CLIENT_SECRET"),
+        ({"AUTH_JWT_SECRET": "short"}, "AUTH_JWT_SECRET"),
+        ({"AUTH_JWKS_URL": "https://idp.example.com/jwks"}, "AUTH_ISSUER"),
+    ],
+)
+def test_bad_values_stop_the_start_with_one_line_naming_the_variable(environ: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env(environ)
+    message = str(caught.value)
+    assert variable in message
+    assert "\n" not in message
+
+
+def test_mongodb_uri_is_never_echoed_in_the_error() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({"MONGODB_URI": "postgres://user:hunter2@db"})
+    assert "hunter2" not in str(caught.value)
+
+
+def test_secrets_are_hidden_from_repr() -> None:
+    settings = Settings.from_env(
+        {
+            "ENCRYPTION_KEYS": KEY,
+            "AUTH_JWT_SECRET": "s3cret-" * 6,
+            "MONGODB_URI": "mongodb://user:hunter2@db/",
+            "GITHUB_CLIENT_ID": "id",
+            "GITHUB_CLIENT_SECRET": "github-client-secret",
+        }
+    )
+    shown = repr(settings)
+    for secret in ("QUFBQUFB", "s3cret-", "hunter2", "github-client-secret"):
+        assert secret not in shown
+    assert isinstance(settings.auth_jwt_secret, Secret)
+
+
+def test_production_refuses_generated_secrets_and_the_embedded_database() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings({"APP_ENV": "production"})
+    message = str(caught.value)
+    assert "MONGODB_URI" in message and "ENCRYPTION_KEYS" in message and "AUTH_JWT_SECRET" in message
+
+
+def test_production_with_everything_set_starts_without_graphiql_by_default() -> None:
+    settings = load_settings(
+        {
+            "APP_ENV": "production",
+            "MONGODB_URI": "mongodb://db:27017/?replicaSet=rs0",
+            "ENCRYPTION_KEYS": KEY,
+            "AUTH_JWKS_URL": "https://idp.example.com/.well-known/jwks.json",
+            "AUTH_ISSUER": "https://idp.example.com/",
+            "AUTH_AUDIENCE": "git-integrations",
+        }
+    )
+    assert settings.production and not settings.graphiql and not settings.generated_secrets
+
+
+def test_development_secrets_are_generated_once_and_kept(tmp_path: Path) -> None:
+    first = load_settings({"DATA_DIR": str(tmp_path)})
+    second = load_settings({"DATA_DIR": str(tmp_path)})
+    assert first.generated_secrets == ("ENCRYPTION_KEYS", "AUTH_JWT_SECRET")
+    assert first.encryption_keys == second.encryption_keys
+    assert first.auth_jwt_secret == second.auth_jwt_secret
+    stored = tmp_path / "development-secrets.json"
+    assert stored.stat().st_mode & 0o077 == 0
+    assert set(json.loads(stored.read_text())) == {"encryption_key", "jwt_secret"}
+
+
+def test_lists_are_parsed() -> None:
+    settings = Settings.from_env(
+        {
+            "FRONTEND_ORIGINS": "https://app.example.com, http://localhost:3000",
+            "GIT_HOST_ALLOWLIST": "gitlab.internal, 10.0.0.0/8,127.0.0.1",
+            "ENCRYPTION_KEYS": f"{KEY},old:" + "QkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkI=",
+        }
+    )
+    assert settings.frontend_origins == ("https://app.example.com", "http://localhost:3000")
+    assert settings.git_host_allowlist == ("gitlab.internal", "10.0.0.0/8", "127.0.0.1")
+    assert [k.kid for k in settings.encryption_keys] == ["a", "old"]
