@@ -40,8 +40,15 @@ def serve(args: argparse.Namespace) -> int:
         host = args.host or settings.host
         port = args.port or settings.port
         if args.workers > 1:
-            uvicorn.run("app.main:app_from_env", factory=True, host=host, port=port, workers=args.workers,
-                        log_config=None, proxy_headers=True)  # fmt: skip
+            uvicorn.run(
+                "app.main:app_from_env",
+                factory=True,
+                host=host,
+                port=port,
+                workers=args.workers,
+                log_config=None,
+                proxy_headers=True,
+            )
         else:
             print(f"GraphiQL: http://{host}:{port}/graphql", file=sys.stderr)
             uvicorn.run(create_app(settings), host=host, port=port, log_config=None, proxy_headers=True)
@@ -99,7 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.add_argument("--port", type=int, help="overrides PORT")
     p_serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p_serve.set_defaults(func=serve)
-    commands.add_parser("export-schema", help="print the GraphQL schema (SDL)").set_defaults(func=export_schema)
+    commands.add_parser("export-schema", help="print the GraphQL schema (SDL)").set_defaults(
+        func=export_schema
+    )
     commands.add_parser("rotate-keys", help="re-encrypt stored tokens under the first key").set_defaults(
         func=rotate_keys
     )

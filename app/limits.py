@@ -52,14 +52,23 @@ class BodySizeLimitMiddleware:
 
     async def _refuse(self, send: Send) -> None:
         body = json.dumps(
-            {"errors": [{"message": f"Request body too large (limit {self.max_bytes} bytes).",
-                         "extensions": {"code": "BAD_USER_INPUT"}}]}
-        ).encode()  # fmt: skip
+            {
+                "errors": [
+                    {
+                        "message": f"Request body too large (limit {self.max_bytes} bytes).",
+                        "extensions": {"code": "BAD_USER_INPUT"},
+                    }
+                ]
+            }
+        ).encode()
         await send(
             {
                 "type": "http.response.start",
                 "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": body})

@@ -56,7 +56,9 @@ class GraphQLApp(GraphQL[Context, None]):
 def build_http_client(settings: Settings, guard: HostGuard) -> httpx.AsyncClient:
     timeout = httpx.Timeout(settings.http_timeout_seconds, connect=min(5.0, settings.http_timeout_seconds))
     return httpx.AsyncClient(
-        transport=guard.transport(retries=0, limits=httpx.Limits(max_connections=200, max_keepalive_connections=50)),
+        transport=guard.transport(
+            retries=0, limits=httpx.Limits(max_connections=200, max_keepalive_connections=50)
+        ),
         timeout=timeout,
         follow_redirects=False,
         headers={"User-Agent": USER_AGENT},
@@ -64,7 +66,9 @@ def build_http_client(settings: Settings, guard: HostGuard) -> httpx.AsyncClient
 
 
 @contextlib.asynccontextmanager
-async def open_services(settings: Settings, *, http: httpx.AsyncClient | None = None) -> AsyncIterator[Services]:
+async def open_services(
+    settings: Settings, *, http: httpx.AsyncClient | None = None
+) -> AsyncIterator[Services]:
     """Everything the use cases need, opened for the lifetime of the process (or of a test)."""
     async with contextlib.AsyncExitStack() as stack:
         if settings.mongodb_uri is None:
@@ -108,7 +112,9 @@ def create_app(settings: Settings, *, http: httpx.AsyncClient | None = None) -> 
         services = services_ref.get("services")
         if services is not None and await services.database.ping():
             return JSONResponse({"status": "ready"})
-        return JSONResponse({"status": "not ready", "reason": "the database does not answer"}, status_code=503)
+        return JSONResponse(
+            {"status": "not ready", "reason": "the database does not answer"}, status_code=503
+        )
 
     graphql_app = GraphQLApp(services_ref, graphiql=settings.graphiql)
     middleware = [

@@ -23,7 +23,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.providers.http import start_upstream_count
 
-request_fields: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar("request_fields", default=None)
+request_fields: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "request_fields", default=None
+)
 
 _TOKEN_PATTERN = re.compile(
     r"(gh[pousr]_[A-Za-z0-9_]{8,}|github_pat_[A-Za-z0-9_]{8,}|glpat-[A-Za-z0-9_\-]{8,}"

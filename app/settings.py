@@ -26,7 +26,9 @@ from app.domain.errors import ConfigurationError
 
 DEV_SECRETS_FILE = "development-secrets.json"
 _KID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$"
+)
 
 
 class Secret:
@@ -133,7 +135,9 @@ class Settings:
         if settings.auth_jwks_url and not (settings.auth_issuer and settings.auth_audience):
             raise ConfigurationError("AUTH_ISSUER and AUTH_AUDIENCE must be set together with AUTH_JWKS_URL")
         if settings.github_app_slug and not settings.github_oauth:
-            raise ConfigurationError("GITHUB_APP_SLUG needs GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET (the app's)")
+            raise ConfigurationError(
+                "GITHUB_APP_SLUG needs GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET (the app's)"
+            )
         if production:
             missing = [
                 name
@@ -184,7 +188,9 @@ def with_development_secrets(settings: Settings) -> Settings:
         tmp.replace(path)
     generated: list[str] = []
     if needs_key:
-        settings = replace(settings, encryption_keys=(EncryptionKey("dev", Secret(stored["encryption_key"])),))
+        settings = replace(
+            settings, encryption_keys=(EncryptionKey("dev", Secret(stored["encryption_key"])),)
+        )
         generated.append("ENCRYPTION_KEYS")
     if needs_jwt:
         settings = replace(settings, auth_jwt_secret=Secret(stored["jwt_secret"]))
@@ -198,7 +204,9 @@ def _read_dev_secrets(path: Path) -> dict[str, str]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise ConfigurationError(f"DATA_DIR: {path} is unreadable ({exc}); remove it to generate new secrets") from exc
+        raise ConfigurationError(
+            f"DATA_DIR: {path} is unreadable ({exc}); remove it to generate new secrets"
+        ) from exc
     if not isinstance(data, dict):
         raise ConfigurationError(f"DATA_DIR: {path} is not a JSON object; remove it to generate new secrets")
     return {str(k): str(v) for k, v in data.items()}
@@ -275,7 +283,9 @@ class _Env:
             return default
         parts = urlsplit(value)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise ConfigurationError(f"{name}: must be an http(s) URL such as https://example.com, not {value!r}")
+            raise ConfigurationError(
+                f"{name}: must be an http(s) URL such as https://example.com, not {value!r}"
+            )
         if parts.username or parts.password or parts.query or parts.fragment:
             raise ConfigurationError(f"{name}: must not contain credentials, a query or a fragment")
         return value.rstrip("/") if strip_slash else value

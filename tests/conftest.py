@@ -59,13 +59,19 @@ class GraphQLTestClient:
         self.responses: list[httpx.Response] = []
 
     async def execute(
-        self, query: str, variables: dict[str, Any] | None = None, *, user: str | None = "alice", headers: Any = None
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        user: str | None = "alice",
+        headers: Any = None,
     ) -> dict[str, Any]:
         request_headers = dict(headers or {})
         if user is not None:
             request_headers["Authorization"] = f"Bearer {token_for(self.settings, user)}"
-        response = await self.http.post("/graphql", json={"query": query, "variables": variables or {}},
-                                        headers=request_headers)  # fmt: skip
+        response = await self.http.post(
+            "/graphql", json={"query": query, "variables": variables or {}}, headers=request_headers
+        )
         self.responses.append(response)
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()

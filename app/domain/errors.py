@@ -67,14 +67,18 @@ class NotFoundError(PublicError):
 class NeedsReconnectError(PublicError):
     code = "NEEDS_RECONNECT"
 
-    def __init__(self, message: str = "The Git host no longer accepts this connection: connect it again.") -> None:
+    def __init__(
+        self, message: str = "The Git host no longer accepts this connection: connect it again."
+    ) -> None:
         super().__init__(message)
 
 
 class ServiceUnavailableError(PublicError):
     code = "SERVICE_UNAVAILABLE"
 
-    def __init__(self, message: str = "The service cannot reach its database right now; try again shortly.") -> None:
+    def __init__(
+        self, message: str = "The service cannot reach its database right now; try again shortly."
+    ) -> None:
         super().__init__(message)
 
 

@@ -27,7 +27,9 @@ class Context:
     async def caller(self) -> Caller:
         """The authenticated caller; raises ``UnauthenticatedError`` (once per request at most)."""
         if self._caller is None:
-            self._caller = await self.services.authenticator.authenticate(self.request.headers.get("authorization"))
+            self._caller = await self.services.authenticator.authenticate(
+                self.request.headers.get("authorization")
+            )
             note(user_id=self._caller.user_id)
         return self._caller
 

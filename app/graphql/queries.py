@@ -22,7 +22,9 @@ async def load_integration(info: Info, global_id: str) -> Integration | None:
 
 @strawberry.type
 class Query:
-    @strawberry.field(permission_classes=[IsAuthenticated], description="The caller's integrations, oldest first.")
+    @strawberry.field(
+        permission_classes=[IsAuthenticated], description="The caller's integrations, oldest first."
+    )
     async def integrations(self, info: Info) -> list[IntegrationType]:
         caller = await info.context.caller()
         found = await info.context.services.integrations.list_for_owner(caller.user_id)
@@ -38,7 +40,9 @@ class Query:
             raise NotFoundError()
         return IntegrationType.from_domain(integration)
 
-    @strawberry.field(permission_classes=[IsAuthenticated], description="Any object by its global id, or null.")
+    @strawberry.field(
+        permission_classes=[IsAuthenticated], description="Any object by its global id, or null."
+    )
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
         integration = await load_integration(info, id)
         return IntegrationType.from_domain(integration) if integration is not None else None

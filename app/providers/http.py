@@ -26,7 +26,8 @@ from typing import Any
 
 import httpx
 
-from app.domain.errors import ProviderUnavailableError, RateLimitedError
+from app.domain.errors import HostNotAllowedError, ProviderUnavailableError, RateLimitedError
+from app.providers.hosts import HostRefusedError
 
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 
@@ -192,6 +193,12 @@ class HostHTTP:
         except httpx.TimeoutException as exc:
             raise ProviderUnavailableError(f"{self.host} did not answer in time; try again later.") from exc
         except (httpx.TransportError, httpx.DecodingError) as exc:
+            refused = exc.__cause__
+            if isinstance(refused, HostRefusedError):
+                # The SSRF guard refused the address at connect time (e.g. DNS now points inside).
+                if refused.unresolvable:
+                    raise ProviderUnavailableError(refused.message) from exc
+                raise HostNotAllowedError(refused.message, host=self.host) from exc
             raise ProviderUnavailableError(
                 f"Could not reach {self.host} ({_describe_transport_error(exc)}); check the address or try again later."
             ) from exc
@@ -203,7 +210,8 @@ class HostHTTP:
             if wait is None:
                 wait = 60  # GitHub: with no hint, wait at least a minute
             raise RateLimitedError(
-                f"{self.host} is rate limiting requests; try again in {wait} seconds.", retry_after_seconds=wait
+                f"{self.host} is rate limiting requests; try again in {wait} seconds.",
+                retry_after_seconds=wait,
             )
 
     def _unavailable(self, response: httpx.Response) -> ProviderUnavailableError:

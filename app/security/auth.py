@@ -28,7 +28,18 @@ from app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-ASYMMETRIC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+ASYMMETRIC_ALGORITHMS = (
+    "RS256",
+    "RS384",
+    "RS512",
+    "PS256",
+    "PS384",
+    "PS512",
+    "ES256",
+    "ES384",
+    "ES512",
+    "EdDSA",
+)
 _LEEWAY_SECONDS = 30
 _JWKS_TTL_SECONDS = 600
 _JWKS_MIN_REFRESH_SECONDS = 30
@@ -94,7 +105,7 @@ class Authenticator:
         async with self._jwks_lock:
             age = time.monotonic() - self._jwks_fetched_at
             fresh = self._jwks is not None and age < _JWKS_TTL_SECONDS
-            if self._jwks is not None and (fresh and not refresh or age < _JWKS_MIN_REFRESH_SECONDS):
+            if self._jwks is not None and ((fresh and not refresh) or age < _JWKS_MIN_REFRESH_SECONDS):
                 return self._jwks
             self._jwks = await self._fetch_jwks()
             self._jwks_fetched_at = time.monotonic()
@@ -110,7 +121,9 @@ class Authenticator:
             log.error("could not load the JWKS from AUTH_JWKS_URL: %s", type(exc).__name__)
             if self._jwks is not None:
                 return self._jwks
-            raise UnauthenticatedError("Caller tokens cannot be checked right now; try again shortly.") from None
+            raise UnauthenticatedError(
+                "Caller tokens cannot be checked right now; try again shortly."
+            ) from None
 
 
 def _bearer_token(authorization: str | None) -> str:
@@ -128,7 +141,9 @@ def _bearer_token(authorization: str | None) -> str:
 def issue_development_token(settings: Settings, user: str, *, lifetime_seconds: int = 12 * 3600) -> str:
     """A JWT the development secret accepts (``python -m app dev-token``); refused in production."""
     if settings.production or settings.auth_jwt_secret is None:
-        raise RuntimeError("dev-token works only with APP_ENV=development and an HS256 secret (AUTH_JWT_SECRET)")
+        raise RuntimeError(
+            "dev-token works only with APP_ENV=development and an HS256 secret (AUTH_JWT_SECRET)"
+        )
     now = int(time.time())
     claims: dict[str, object] = {"sub": user, "iat": now, "exp": now + lifetime_seconds}
     if settings.auth_issuer:

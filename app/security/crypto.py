@@ -62,7 +62,9 @@ class TokenCipher:
         kid, payload = self._split(ciphertext)
         key = self._by_kid.get(kid)
         if key is None:
-            raise CipherError(f"{field} of record {record_id} was encrypted with key {kid!r}, which is not configured")
+            raise CipherError(
+                f"{field} of record {record_id} was encrypted with key {kid!r}, which is not configured"
+            )
         try:
             raw = base64.urlsafe_b64decode(payload)
         except (binascii.Error, ValueError):
@@ -70,7 +72,9 @@ class TokenCipher:
         if len(raw) < _NONCE_BYTES + 16:
             raise CipherError(f"{field} of record {record_id} is too short to be a ciphertext")
         try:
-            plain = key.aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _associated_data(record_id, field))
+            plain = key.aead.decrypt(
+                raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], _associated_data(record_id, field)
+            )
         except InvalidTag:
             raise CipherError(
                 f"{field} of record {record_id} does not decrypt: tampered with, or moved from another record"

@@ -7,7 +7,9 @@ from app.domain.models import AuthMethod, Credentials, GitProvider, Integration
 from app.services.wiring import Services
 
 
-async def connect_token(services: Services, owner: str, provider: GitProvider, token: str, host: str | None) -> Integration:
+async def connect_token(
+    services: Services, owner: str, provider: GitProvider, token: str, host: str | None
+) -> Integration:
     """Verify ``token`` on ``host`` (the provider's default when None) and store it for ``owner``.
 
     Connecting the same account on the same host again updates that integration. Raises the

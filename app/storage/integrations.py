@@ -154,7 +154,9 @@ class IntegrationRepository:
         return {str(doc["_id"]): _to_integration(doc) async for doc in cursor}
 
     @unavailable_on_failure
-    async def get_with_credentials(self, owner: str, integration_id: str) -> tuple[Integration, Credentials] | None:
+    async def get_with_credentials(
+        self, owner: str, integration_id: str
+    ) -> tuple[Integration, Credentials] | None:
         oid = _object_id(integration_id)
         if oid is None:
             return None
@@ -165,7 +167,12 @@ class IntegrationRepository:
 
     @unavailable_on_failure
     async def set_status(
-        self, owner: str, integration_id: str, status: IntegrationStatus, *, verified_at: datetime | None = None
+        self,
+        owner: str,
+        integration_id: str,
+        status: IntegrationStatus,
+        *,
+        verified_at: datetime | None = None,
     ) -> Integration | None:
         oid = _object_id(integration_id)
         if oid is None:
@@ -220,21 +227,26 @@ class IntegrationRepository:
         record_id = str(doc["_id"])
         access = self._cipher.decrypt(secrets[ACCESS_TOKEN], record_id=record_id, field=ACCESS_TOKEN)
         refresh_ct = secrets.get(REFRESH_TOKEN)
-        refresh = self._cipher.decrypt(refresh_ct, record_id=record_id, field=REFRESH_TOKEN) if refresh_ct else None
+        refresh = (
+            self._cipher.decrypt(refresh_ct, record_id=record_id, field=REFRESH_TOKEN) if refresh_ct else None
+        )
         return Credentials(access_token=access, refresh_token=refresh, expires_at=doc.get("expiresAt"))
 
     def _secret_fields(self, record_id: str, credentials: Credentials) -> Document:
-        fields: Document = {
-            f"secrets.{ACCESS_TOKEN}": self._cipher.encrypt(
-                credentials.access_token, record_id=record_id, field=ACCESS_TOKEN
-            ),
-            f"secrets.{REFRESH_TOKEN}": (
-                self._cipher.encrypt(credentials.refresh_token, record_id=record_id, field=REFRESH_TOKEN)
-                if credentials.refresh_token
-                else None
-            ),
+        """``{"secrets": {...}}`` with both fields, so a write always replaces the pair together."""
+        refresh = credentials.refresh_token
+        return {
+            "secrets": {
+                ACCESS_TOKEN: self._cipher.encrypt(
+                    credentials.access_token, record_id=record_id, field=ACCESS_TOKEN
+                ),
+                REFRESH_TOKEN: (
+                    self._cipher.encrypt(refresh, record_id=record_id, field=REFRESH_TOKEN)
+                    if refresh
+                    else None
+                ),
+            }
         }
-        return fields
 
     @staticmethod
     def _verified_fields(
@@ -263,7 +275,11 @@ class IntegrationRepository:
             "updatedAt": now,
             "manageAccessUrl": verified.manage_access_url,
             "resource": (
-                {"kind": verified.resource.kind, "ids": list(verified.resource.ids), "path": verified.resource.path}
+                {
+                    "kind": verified.resource.kind,
+                    "ids": list(verified.resource.ids),
+                    "path": verified.resource.path,
+                }
                 if verified.resource
                 else None
             ),

@@ -22,7 +22,13 @@ from typing import Any, ParamSpec, TypeVar
 
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import ConnectionFailure, ExecutionTimeout, OperationFailure, PyMongoError, WriteConcernError
+from pymongo.errors import (
+    ConnectionFailure,
+    ExecutionTimeout,
+    OperationFailure,
+    PyMongoError,
+    WriteConcernError,
+)
 
 from app.domain.errors import ServiceUnavailableError
 
@@ -87,13 +93,17 @@ class Database:
             unique=True,
             name="owner_account_unique",
         )
-        await integrations.create_index([("owner", ASCENDING), ("createdAt", ASCENDING)], name="owner_created")
+        await integrations.create_index(
+            [("owner", ASCENDING), ("createdAt", ASCENDING)], name="owner_created"
+        )
         states = self.db["oauth_states"]
         await states.create_index([("state", ASCENDING)], unique=True, name="state_unique")
         # Clean-up only: validity is checked in the query, the TTL monitor may run late.
         await states.create_index([("expiresAt", ASCENDING)], expireAfterSeconds=3600, name="expired_cleanup")
         cache = self.db["repository_cache"]
-        await cache.create_index([("integrationId", ASCENDING), ("key", ASCENDING)], unique=True, name="entry_unique")
+        await cache.create_index(
+            [("integrationId", ASCENDING), ("key", ASCENDING)], unique=True, name="entry_unique"
+        )
 
     async def close(self) -> None:
         await self.client.close()
@@ -157,7 +167,7 @@ class EmbeddedMongo:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,  # noqa: PLW1509
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
             if self._wait_until_listening(process, port):
                 self.process, self.port = process, port

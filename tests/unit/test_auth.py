@@ -48,8 +48,18 @@ async def test_valid_hs256_token_names_the_caller() -> None:
         f"Bearer {sign({'exp': int(time.time()) + 60})}",
         f"Bearer {sign(claims(nbf=int(time.time()) + 3600))}",
     ],
-    ids=["missing", "empty", "basic", "no-token", "garbage", "bad-segments", "expired", "wrong-key", "no-sub",
-         "not-yet-valid"],  # fmt: skip
+    ids=[
+        "missing",
+        "empty",
+        "basic",
+        "no-token",
+        "garbage",
+        "bad-segments",
+        "expired",
+        "wrong-key",
+        "no-sub",
+        "not-yet-valid",
+    ],
 )
 async def test_bad_caller_tokens_are_unauthenticated(header: str | None) -> None:
     with pytest.raises(UnauthenticatedError):
@@ -94,11 +104,16 @@ async def test_jwks_token_with_issuer_and_audience_is_accepted(rsa_key: RSAKey) 
 
 @pytest.mark.parametrize(
     "extra",
-    [{"iss": "https://evil.example.com/", "aud": "git-integrations"}, {"iss": "https://idp.example.com/", "aud": "x"},
-     {"aud": "git-integrations"}],  # fmt: skip
+    [
+        {"iss": "https://evil.example.com/", "aud": "git-integrations"},
+        {"iss": "https://idp.example.com/", "aud": "x"},
+        {"aud": "git-integrations"},
+    ],
     ids=["wrong-issuer", "wrong-audience", "no-issuer"],
 )
-async def test_jwks_token_with_wrong_issuer_or_audience_is_refused(rsa_key: RSAKey, extra: dict[str, str]) -> None:
+async def test_jwks_token_with_wrong_issuer_or_audience_is_refused(
+    rsa_key: RSAKey, extra: dict[str, str]
+) -> None:
     token = sign(claims(**extra), rsa_key, "RS256", "k1")
     with respx.mock(assert_all_mocked=True) as mock:
         mock.get("https://idp.example.com/jwks.json").respond(json=KeySet([rsa_key]).as_dict())
@@ -119,7 +134,10 @@ async def test_jwks_mode_refuses_hs256_tokens_signed_with_the_public_key(rsa_key
 
     signing_input = ".".join(
         b64(json.dumps(part).encode())
-        for part in ({"alg": "HS256", "kid": "k1"}, claims(iss="https://idp.example.com/", aud="git-integrations"))
+        for part in (
+            {"alg": "HS256", "kid": "k1"},
+            claims(iss="https://idp.example.com/", aud="git-integrations"),
+        )
     )
     mac = hmac.new(rsa_key.as_pem(private=False), signing_input.encode(), hashlib.sha256).digest()
     token = f"{signing_input}.{b64(mac)}"

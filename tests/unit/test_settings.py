@@ -45,7 +45,9 @@ def test_defaults_follow_the_design_table() -> None:
         ({"AUTH_JWKS_URL": "https://idp.example.com/jwks"}, "AUTH_ISSUER"),
     ],
 )
-def test_bad_values_stop_the_start_with_one_line_naming_the_variable(environ: dict[str, str], variable: str) -> None:
+def test_bad_values_stop_the_start_with_one_line_naming_the_variable(
+    environ: dict[str, str], variable: str
+) -> None:
     with pytest.raises(ConfigurationError) as caught:
         Settings.from_env(environ)
     message = str(caught.value)

@@ -93,7 +93,9 @@ class TokenMutations:
         local_id = _local_id(id)
         try:
             updated = (
-                await update_token(info.context.services, caller.user_id, local_id, token) if local_id else None
+                await update_token(info.context.services, caller.user_id, local_id, token)
+                if local_id
+                else None
             )
         except (ConnectError, ProviderUnavailableError) as exc:
             return gql_errors.error_type(exc)  # type: ignore[return-value]
@@ -109,15 +111,23 @@ class TokenMutations:
         caller = await info.context.caller()
         local_id = _local_id(id)
         try:
-            verified = await verify_integration(info.context.services, caller.user_id, local_id) if local_id else None
+            verified = (
+                await verify_integration(info.context.services, caller.user_id, local_id)
+                if local_id
+                else None
+            )
         except ProviderUnavailableError as exc:
             return gql_errors.error_type(exc)  # type: ignore[return-value]
         if verified is None:
             return gql_errors.error_type(NotFoundError())  # type: ignore[return-value]
         return IntegrationType.from_domain(verified)
 
-    @strawberry.mutation(permission_classes=[IsAuthenticated], description="Remove an integration and its tokens.")
-    async def disconnect_git_integration(self, info: Info, id: strawberry.ID) -> DisconnectGitIntegrationResult:
+    @strawberry.mutation(
+        permission_classes=[IsAuthenticated], description="Remove an integration and its tokens."
+    )
+    async def disconnect_git_integration(
+        self, info: Info, id: strawberry.ID
+    ) -> DisconnectGitIntegrationResult:
         caller = await info.context.caller()
         local_id = _local_id(id)
         removed = await disconnect(info.context.services, caller.user_id, local_id) if local_id else None

@@ -13,7 +13,9 @@ class Error:
     code: str
 
 
-@strawberry.type(description="The token is unknown, malformed, expired or revoked, or of a kind that cannot be used.")
+@strawberry.type(
+    description="The token is unknown, malformed, expired or revoked, or of a kind that cannot be used."
+)
 class InvalidTokenError(Error):
     pass
 
@@ -33,7 +35,9 @@ class InsufficientRoleError(Error):
     actual: str | None
 
 
-@strawberry.type(description="The host may not be contacted (not https, private address, ...) or is not a Git host.")
+@strawberry.type(
+    description="The host may not be contacted (not https, private address, ...) or is not a Git host."
+)
 class HostNotAllowedError(Error):
     host: str
 
@@ -43,7 +47,9 @@ class ProviderUnavailableError(Error):
     retry_after_seconds: int | None
 
 
-@strawberry.type(description="OAuth is not configured for this provider; the message names the variables to set.")
+@strawberry.type(
+    description="OAuth is not configured for this provider; the message names the variables to set."
+)
 class OAuthNotConfiguredError(Error):
     variables: list[str]
 
@@ -84,14 +90,20 @@ def error_type(exc: errors.PublicError) -> ErrorType:
             return InvalidTokenError(message=message, code=code)
         case errors.MissingPermissionsError():
             return MissingPermissionsError(
-                message=message, code=code, missing=exc.missing, granted=exc.granted, unverified=exc.unverified
+                message=message,
+                code=code,
+                missing=exc.missing,
+                granted=exc.granted,
+                unverified=exc.unverified,
             )
         case errors.InsufficientRoleError():
             return InsufficientRoleError(message=message, code=code, required=exc.required, actual=exc.actual)
         case errors.HostNotAllowedError():
             return HostNotAllowedError(message=message, code=code, host=exc.host)
         case errors.ProviderUnavailableError():
-            return ProviderUnavailableError(message=message, code=code, retry_after_seconds=exc.retry_after_seconds)
+            return ProviderUnavailableError(
+                message=message, code=code, retry_after_seconds=exc.retry_after_seconds
+            )
         case errors.OAuthNotConfiguredError():
             return OAuthNotConfiguredError(message=message, code=code, variables=exc.variables)
         case errors.InvalidOAuthStateError():
