@@ -25,7 +25,7 @@ from app.graphql.context import Context
 from app.graphql.schema import schema
 from app.limits import BodySizeLimitMiddleware
 from app.observability import RequestLogMiddleware, current_request_id
-from app.providers.hosts import HostGuard
+from app.providers.hosts import HostGuard, Resolver
 from app.providers.registry import GitHosts, trusted_hostnames
 from app.security.auth import Authenticator
 from app.security.crypto import TokenCipher
@@ -67,7 +67,7 @@ def build_http_client(settings: Settings, guard: HostGuard) -> httpx.AsyncClient
 
 @contextlib.asynccontextmanager
 async def open_services(
-    settings: Settings, *, http: httpx.AsyncClient | None = None
+    settings: Settings, *, http: httpx.AsyncClient | None = None, resolver: Resolver | None = None
 ) -> AsyncIterator[Services]:
     """Everything the use cases need, opened for the lifetime of the process (or of a test)."""
     async with contextlib.AsyncExitStack() as stack:
@@ -80,7 +80,7 @@ async def open_services(
         database = Database(uri, settings.mongodb_database)
         stack.push_async_callback(database.close)
         await database.ensure_indexes()
-        guard = HostGuard(allowlist=settings.git_host_allowlist, trusted=trusted_hostnames(settings))
+        guard = HostGuard(allowlist=settings.git_host_allowlist, trusted=trusted_hostnames(settings), resolver=resolver)
         if http is None:
             http = build_http_client(settings, guard)
             stack.push_async_callback(http.aclose)
@@ -94,12 +94,15 @@ async def open_services(
         )
 
 
-def create_app(settings: Settings, *, http: httpx.AsyncClient | None = None) -> Starlette:
+def create_app(
+    settings: Settings, *, http: httpx.AsyncClient | None = None, resolver: Resolver | None = None
+) -> Starlette:
+    """The ASGI app. ``http`` and ``resolver`` replace the upstream client and DNS (tests only)."""
     services_ref: dict[str, Services] = {}
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with open_services(settings, http=http) as services:
+        async with open_services(settings, http=http, resolver=resolver) as services:
             services_ref["services"] = services
             log.info("service ready", extra={"generated_secrets": list(settings.generated_secrets)})
             yield

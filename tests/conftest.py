@@ -79,8 +79,10 @@ class GraphQLTestClient:
 
 
 @contextlib.asynccontextmanager
-async def running_app(settings: Settings, upstream: httpx.AsyncClient | None = None) -> AsyncIterator[Any]:
-    app = create_app(settings, http=upstream)
+async def running_app(
+    settings: Settings, upstream: httpx.AsyncClient | None = None, resolver: Any = None
+) -> AsyncIterator[Any]:
+    app = create_app(settings, http=upstream, resolver=resolver)
     async with app.router.lifespan_context(app):
         yield app
 
