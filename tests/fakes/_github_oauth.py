@@ -1,0 +1,240 @@
+"""The fake GitHub's OAuth: authorize, App installation, code and refresh exchange, revocation.
+
+The "user" never sees a page: authorize and install answer at once with the 302 GitHub would send after
+``fake.approving_user`` clicked the button (or ``error=access_denied`` with ``fake.deny_authorization``).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
+
+from starlette.responses import Response
+
+from tests.fakes._github_common import basic_auth, github_error
+from tests.fakes._github_models import AuthorizationCode
+from tests.fakes._http import Call, Router, json_response, s256
+
+if TYPE_CHECKING:
+    from tests.fakes.github import FakeGitHub
+
+CODE_LIFETIME = 600
+_TROUBLESHOOTING = (
+    "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors"
+)
+_ERRORS = {
+    "incorrect_client_credentials": "The client_id and/or client_secret passed are incorrect.",
+    "redirect_uri_mismatch": "The redirect_uri MUST match the registered callback URL for this application.",
+    "bad_verification_code": "The code passed is incorrect or expired.",
+    "bad_refresh_token": "The refresh token passed is incorrect or expired.",
+    "unsupported_grant_type": "The grant type is not supported.",
+}
+
+
+def redirect(url: str, params: dict[str, str | None]) -> Response:
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    return Response(status_code=302, headers={"Location": f"{url}{'&' if '?' in url else '?'}{query}"})
+
+
+def page(status: int, text: str) -> Response:
+    return Response(f"<html><body><p>{text}</p></body></html>", status, media_type="text/html")
+
+
+class GitHubOAuth:
+    def __init__(self, fake: FakeGitHub) -> None:
+        self.fake = fake
+
+    def register(self, router: Router) -> None:
+        router.add("GET", "/login/oauth/authorize", self.authorize)
+        router.add("POST", "/login/oauth/access_token", self.access_token)
+        router.add("GET", "/login/oauth/access_token", self.access_token)
+        router.add("GET", "/apps/{slug}/installations/new", self.install)
+        router.add("GET", "/github-apps/{slug}/installations/new", self.install)  # GHES spelling
+        api = self.fake.api_prefix
+        router.add("DELETE", f"{api}/applications/{{client_id}}/grant", self.revoke_grant)
+        router.add("DELETE", f"{api}/applications/{{client_id}}/token", self.revoke_token)
+
+    # --- browser side ----------------------------------------------------------------------------
+
+    def authorize(self, call: Call) -> Response:
+        fake, q = self.fake, call.query
+        if q.get("client_id") != fake.client_id:
+            return page(404, "Not Found")
+        redirect_uri = q.get("redirect_uri") or (fake.callback_urls[0] if fake.callback_urls else None)
+        if redirect_uri is None:
+            return page(400, "No redirect_uri and no callback URL registered for this application.")
+        state = q.get("state")
+        if fake.callback_urls and not any(redirect_uri.startswith(url) for url in fake.callback_urls):
+            return redirect(
+                fake.callback_urls[0],
+                {
+                    "error": "redirect_uri_mismatch",
+                    "error_description": _ERRORS["redirect_uri_mismatch"],
+                    "error_uri": f"{_TROUBLESHOOTING}/#redirect-uri-mismatch",
+                    "state": state,
+                },
+            )
+        challenge, method = q.get("code_challenge"), q.get("code_challenge_method")
+        if challenge and method != "S256":
+            return redirect(
+                redirect_uri,
+                {
+                    "error": "invalid_request",
+                    "error_description": "code_challenge_method must be S256",
+                    "state": state,
+                },
+            )
+        if fake.deny_authorization or fake.approving_user is None:
+            return redirect(
+                redirect_uri,
+                {
+                    "error": "access_denied",
+                    "error_description": "The user has denied your application access.",
+                    "error_uri": f"{_TROUBLESHOOTING}/#access-denied",
+                    "state": state,
+                },
+            )
+        scopes = tuple(s for s in q.get("scope", "").replace(",", " ").split() if s)
+        code = self._new_code(redirect_uri if "redirect_uri" in q else None, scopes, challenge)
+        return redirect(redirect_uri, {"code": code, "state": state})
+
+    def install(self, call: Call) -> Response:
+        fake = self.fake
+        if fake.app_slug is None or call.params["slug"] != fake.app_slug:
+            return page(404, "Not Found")
+        target_url = fake.setup_url or (fake.callback_urls[0] if fake.callback_urls else None)
+        if target_url is None or fake.approving_user is None:
+            return page(400, "This fake has no setup_url / callback_urls or no approving_user configured.")
+        account = fake.account(fake.install_account or fake.approving_user)
+        existing = next(
+            (i for i in fake.installations.values() if i.account is account and i.app_slug == fake.app_slug),
+            None,
+        )
+        if existing is None:
+            installation = fake.add_installation(
+                fake.approving_user,
+                fake.install_selection,
+                list(fake.install_repositories),
+                account=account.login,
+            )
+            action = "install"
+        else:
+            existing.repository_selection = fake.install_selection
+            existing.repositories = list(fake.install_repositories)
+            installation, action = existing, "update"
+        params: dict[str, str | None] = {"installation_id": str(installation.id), "setup_action": action}
+        if fake.request_oauth_on_install:
+            # GitHub sends no PKCE challenge through the install flow, so the code carries none.
+            params["code"] = self._new_code(target_url, (), None)
+            params["state"] = call.query.get("state")
+        return redirect(target_url, params)
+
+    def _new_code(self, redirect_uri: str | None, scopes: tuple[str, ...], challenge: str | None) -> str:
+        fake = self.fake
+        assert fake.approving_user is not None
+        code = secrets.token_hex(10)
+        fake.codes[code] = AuthorizationCode(
+            code=code,
+            client_id=fake.client_id,
+            user=fake.account(fake.approving_user).login,
+            redirect_uri=redirect_uri,
+            scopes=scopes,
+            code_challenge=challenge,
+            code_challenge_method="S256" if challenge else None,
+            expires_at=fake.now() + CODE_LIFETIME,
+        )
+        return code
+
+    # --- server side -----------------------------------------------------------------------------
+
+    def access_token(self, call: Call) -> Response:
+        fake, p = self.fake, call.form()
+        client_id, client_secret = p.get("client_id"), p.get("client_secret")
+        basic = basic_auth(call)
+        if basic and not client_id:
+            client_id, client_secret = basic
+        if client_id != fake.client_id or client_secret != fake.client_secret:
+            return self._answer(call, self._error("incorrect_client_credentials"))
+        grant_type = p.get("grant_type", "authorization_code")
+        if grant_type == "refresh_token":
+            return self._answer(call, self._refresh(p.get("refresh_token", "")))
+        if grant_type != "authorization_code":
+            return self._answer(call, self._error("unsupported_grant_type"))
+        code = fake.codes.get(p.get("code", ""))
+        if code is None or code.used or fake.now() >= code.expires_at or code.client_id != client_id:
+            return self._answer(call, self._error("bad_verification_code"))
+        if p.get("redirect_uri") and code.redirect_uri and p["redirect_uri"] != code.redirect_uri:
+            return self._answer(call, self._error("redirect_uri_mismatch"))
+        if code.code_challenge is not None:
+            verifier = p.get("code_verifier")
+            # [unverified] which error GitHub names for a wrong verifier; the fake answers like a bad code.
+            if not verifier or s256(verifier) != code.code_challenge:
+                return self._answer(call, self._error("bad_verification_code"))
+        code.used = True
+        return self._answer(call, fake.issue_user_token(code.user, code.scopes))
+
+    def _refresh(self, value: str) -> dict[str, Any]:
+        fake = self.fake
+        record = fake.refresh_tokens.get(value)
+        if (
+            record is None
+            or record.used
+            or fake.now() >= record.expires_at
+            or record.client_id != fake.client_id
+        ):
+            return self._error("bad_refresh_token")
+        record.used = True
+        fake.revoke_token(record.access_token)
+        fake.refresh_count += 1
+        return fake.issue_user_token(record.user, ())
+
+    def _error(self, name: str) -> dict[str, Any]:
+        anchor = name.replace("_", "-")
+        return {
+            "error": name,
+            "error_description": _ERRORS[name],
+            "error_uri": f"{_TROUBLESHOOTING}/#{anchor}",
+        }
+
+    def _answer(self, call: Call, body: dict[str, Any]) -> Response:
+        """GitHub answers errors with HTTP 200 too; JSON only when asked for, else a form-encoded line."""
+        if "json" in call.headers.get("accept", ""):
+            return json_response(body)
+        text = urlencode({k: str(v) for k, v in body.items()})
+        return Response(text, 200, media_type="application/x-www-form-urlencoded")
+
+    # --- revocation (API host, Basic client_id:client_secret) ----------------------------------
+
+    def revoke_grant(self, call: Call) -> Response:
+        return self._revoke(call, "grant")
+
+    def revoke_token(self, call: Call) -> Response:
+        return self._revoke(call, "token")
+
+    def _revoke(self, call: Call, how: str) -> Response:
+        fake = self.fake
+        basic = basic_auth(call)
+        if basic != (fake.client_id, fake.client_secret) or call.params["client_id"] != fake.client_id:
+            return github_error(404, "Not Found")
+        try:
+            body = call.json()
+        except ValueError:
+            return github_error(400, "Problems parsing JSON")
+        value = body.get("access_token") if isinstance(body, dict) else None
+        if not isinstance(value, str):
+            return github_error(422, 'Invalid request.\n\n"access_token" wasn\'t supplied.')
+        token = fake.tokens.get(value)
+        if token is None or token.client_id != fake.client_id or token.revoked:
+            return github_error(404, "Not Found")
+        victims = [token]
+        if how == "grant":
+            victims = [
+                t for t in fake.tokens.values() if t.user == token.user and t.client_id == fake.client_id
+            ]
+        for victim in victims:
+            victim.revoked = True
+            if victim.refresh_token and victim.refresh_token in fake.refresh_tokens:
+                fake.refresh_tokens[victim.refresh_token].used = True
+        fake.revocations.append((how, value))
+        return Response(status_code=204)

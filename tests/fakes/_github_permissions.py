@@ -1,0 +1,152 @@
+"""Who may call which repository endpoint: visibility, scopes / fine-grained permissions, role.
+
+Order of checks, as the facts sheet describes the real host: the repository must be visible to the token
+(else 404) → the token must hold the permission / scope (else 403 with ``X-Accepted-GitHub-Permissions``
+for fine-grained and app tokens, 404 with ``X-Accepted-OAuth-Scopes`` for classic ones) → the user's role
+must allow it (else 403). Only then does an endpoint validate the body (422) and perform the write.
+The facts sheet marks "authorisation before validation" unverified; the fake picks that order because it
+is the one the product's write probes rely on. Fine-grained permission names are the API's
+(``repository_hooks`` for "Webhooks"), as ``X-Accepted-GitHub-Permissions`` spells them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from starlette.responses import Response
+
+from tests.fakes._github_common import DOCS, github_error
+from tests.fakes._github_models import ROLE_RANK, GitHubRepository, GitHubToken, Level, Role
+from tests.fakes._http import Call
+
+if TYPE_CHECKING:
+    from tests.fakes.github import FakeGitHub
+
+HOOK_SCOPES = ("repo", "admin:repo_hook", "write:repo_hook", "read:repo_hook")
+
+
+@dataclass(frozen=True)
+class Need:
+    """What one endpoint requires."""
+
+    permission: str  # fine-grained name: administration, statuses, contents, repository_hooks, metadata
+    level: Level
+    role: Role
+    scopes: tuple[str, ...]  # classic: any of these, for any repository
+    public_scopes: tuple[str, ...] = ()  # classic: any of these is also enough on a public repository
+    public_read: bool = False  # readable on a public repository without the permission
+    docs: str = DOCS
+
+
+READ_REPO = Need("metadata", "read", "read", ("repo",), public_read=True)
+ADMIN_READ = Need(
+    "administration",
+    "read",
+    "admin",
+    ("repo",),
+    ("public_repo",),
+    docs="https://docs.github.com/rest/branches/branch-protection#get-branch-protection",
+)
+ADMIN_WRITE = Need(
+    "administration",
+    "write",
+    "admin",
+    ("repo",),
+    ("public_repo",),
+    docs="https://docs.github.com/rest/repos/repos#update-a-repository",
+)
+STATUSES_READ = Need(
+    "statuses",
+    "read",
+    "read",
+    ("repo", "repo:status"),
+    public_read=True,
+    docs="https://docs.github.com/rest/commits/statuses#list-commit-statuses-for-a-reference",
+)
+STATUSES_WRITE = Need(
+    "statuses",
+    "write",
+    "write",
+    ("repo", "repo:status"),
+    ("public_repo",),
+    docs="https://docs.github.com/rest/commits/statuses#create-a-commit-status",
+)
+CONTENTS_READ = Need(
+    "contents",
+    "read",
+    "read",
+    ("repo",),
+    public_read=True,
+    docs="https://docs.github.com/rest/branches/branches#list-branches",
+)
+CONTENTS_WRITE = Need(
+    "contents",
+    "write",
+    "write",
+    ("repo",),
+    ("public_repo",),
+    docs="https://docs.github.com/rest/repos/contents#create-or-update-file-contents",
+)
+HOOKS_READ = Need(
+    "repository_hooks",
+    "read",
+    "admin",
+    HOOK_SCOPES,
+    HOOK_SCOPES,
+    docs="https://docs.github.com/rest/repos/webhooks#list-repository-webhooks",
+)
+HOOKS_WRITE = Need(
+    "repository_hooks",
+    "write",
+    "admin",
+    HOOK_SCOPES[:3],
+    HOOK_SCOPES[:3],
+    docs="https://docs.github.com/rest/repos/webhooks#create-a-repository-webhook",
+)
+
+
+def authorize(fake: FakeGitHub, call: Call, token: GitHubToken, need: Need) -> GitHubRepository | Response:
+    """The repository when the token may do ``need`` there, else the answer GitHub would give."""
+    repo = fake.find_repository(f"{call.params['owner']}/{call.params['repo']}")
+    not_found = github_error(404, "Not Found", need.docs)
+    if repo is None or repo.role_of(token.user) is None:
+        return not_found
+    public_read = need.public_read and not repo.private
+    if token.kind in ("classic", "oauth_app"):
+        scopes = set(token.scopes)
+        allowed = bool(scopes & set(need.scopes)) or public_read
+        allowed = allowed or (not repo.private and bool(scopes & set(need.public_scopes)))
+        if not allowed:
+            not_found.headers["X-Accepted-OAuth-Scopes"] = ", ".join(need.scopes)
+            return not_found
+    else:
+        covered = fake.token_covers(token, repo)
+        if not covered and repo.private:
+            return not_found
+        granted = _granted(fake, token) if covered else {}
+        if not public_read and not _level_ok(granted.get(need.permission), need.level):
+            actor = "personal access token" if token.kind == "fine_grained" else "integration"
+            headers = {"X-Accepted-GitHub-Permissions": f"{need.permission}={need.level}"}
+            return github_error(403, f"Resource not accessible by {actor}", need.docs, headers)
+    role = repo.role_of(token.user) or "read"
+    if ROLE_RANK[role] < ROLE_RANK[need.role]:
+        message = (
+            "Must have admin rights to Repository."
+            if need.role == "admin"
+            else "Must have push access to repository."
+        )
+        return github_error(403, message, need.docs)
+    return repo
+
+
+def _granted(fake: FakeGitHub, token: GitHubToken) -> dict[str, str]:
+    if token.kind == "fine_grained":
+        return {"metadata": "read", **token.permissions}
+    return {"metadata": "read", **fake.app_permissions}
+
+
+def _level_ok(held: str | None, wanted: Level) -> bool:
+    if held is None:
+        return False
+    return held in ("write", "admin") if wanted == "write" else held in ("read", "write", "admin")
