@@ -172,7 +172,9 @@ class GitHubOAuth:
             if not verifier or s256(verifier) != code.code_challenge:
                 return self._answer(call, self._error("bad_verification_code"))
         code.used = True
-        return self._answer(call, fake.issue_user_token(code.user, code.scopes))
+        return self._answer(
+            call, fake.issue_user_token(code.user, code.scopes, lifetime=fake.code_token_lifetime)
+        )
 
     def _refresh(self, value: str) -> dict[str, Any]:
         fake = self.fake

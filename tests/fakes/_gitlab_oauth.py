@@ -150,7 +150,9 @@ class GitLabOAuth:
             if not verifier or expected != code.code_challenge:
                 return oauth_error(400, "invalid_grant", INVALID_GRANT)
         code.used = True
-        return json_response(fake.issue_oauth_tokens(code.user_id, code.scopes))
+        return json_response(
+            fake.issue_oauth_tokens(code.user_id, code.scopes, lifetime=fake.code_token_lifetime)
+        )
 
     def _refresh(self, value: str) -> Response:
         fake = self.fake

@@ -117,6 +117,9 @@ class FakeGitHub(FakeHost):
         self.install_repositories: list[str] = []
         self.install_account: str | None = None  # defaults to the approving user
         self.request_oauth_on_install = True
+        # Lifetime of the access token a code exchange hands out (None: GitHub's 8 hours), e.g. to make
+        # the first token due for a refresh at once; refreshed tokens always get the usual lifetime.
+        self.code_token_lifetime: int | None = None
         # Rate limit (one budget for the whole fake).
         self.rate_limit = rate_limit
         self.rate_limit_remaining = rate_limit
@@ -345,7 +348,9 @@ class FakeGitHub(FakeHost):
             return None
         return record
 
-    def issue_user_token(self, user: str, scopes: tuple[str, ...]) -> dict[str, Any]:
+    def issue_user_token(
+        self, user: str, scopes: tuple[str, ...], *, lifetime: int | None = None
+    ) -> dict[str, Any]:
         """What ``POST /login/oauth/access_token`` hands out for this fake's app."""
         if self.app_slug is None:
             scopes = normalise_scopes(scopes)
@@ -363,7 +368,7 @@ class FakeGitHub(FakeHost):
             "app_user",
             user,
             client_id=self.client_id,
-            expires_at=now + APP_TOKEN_LIFETIME,
+            expires_at=now + (lifetime or APP_TOKEN_LIFETIME),
             refresh_token=refresh,
         )
         self.refresh_tokens[refresh] = RefreshToken(
@@ -371,7 +376,7 @@ class FakeGitHub(FakeHost):
         )
         return {
             "access_token": access,
-            "expires_in": APP_TOKEN_LIFETIME,
+            "expires_in": lifetime or APP_TOKEN_LIFETIME,
             "refresh_token": refresh,
             "refresh_token_expires_in": REFRESH_TOKEN_LIFETIME,
             "token_type": "bearer",

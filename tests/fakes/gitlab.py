@@ -82,6 +82,9 @@ class FakeGitLab(FakeHost):
         self.oauth_scopes: list[str] = list(DEFAULT_OAUTH_SCOPES)  # what the application may request
         self.approving_user: str | None = None  # username; defaults to the first human user added
         self.deny_authorization = False
+        # Lifetime of the access token a code exchange hands out (None: GitLab's 2 hours), e.g. to make
+        # the first token due for a refresh at once; refreshed tokens always get the usual lifetime.
+        self.code_token_lifetime: int | None = None
         self.version = version
         self.version_below_17_4 = False  # /personal_access_tokens/self/associations answers 404
         # Rate limit: None = unlimited; otherwise requests left before 429 + Retry-After.
@@ -429,13 +432,18 @@ class FakeGitLab(FakeHost):
             if value in self.tokens:
                 self.tokens[value].revoked = True
 
-    def issue_oauth_tokens(self, user_id: int, scopes: list[str]) -> dict[str, Any]:
+    def issue_oauth_tokens(
+        self, user_id: int, scopes: list[str], *, lifetime: int | None = None
+    ) -> dict[str, Any]:
         access, refresh = secrets.token_hex(32), secrets.token_hex(32)
-        record = self.add_oauth_token(access, self.users[user_id], scopes, refresh_token=refresh)
+        lifetime = lifetime or OAUTH_TOKEN_LIFETIME
+        record = self.add_oauth_token(
+            access, self.users[user_id], scopes, expires_in=lifetime, refresh_token=refresh
+        )
         return {
             "access_token": access,
             "token_type": "Bearer",
-            "expires_in": OAUTH_TOKEN_LIFETIME,
+            "expires_in": lifetime,
             "refresh_token": refresh,
             "scope": " ".join(scopes),
             "created_at": int(record.created_at),

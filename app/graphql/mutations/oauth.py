@@ -1,0 +1,97 @@
+"""Mutations for connecting by login: ``connectGitOAuth`` and ``completeGitOAuth``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from app.domain.errors import ConnectError, OAuthNotConfiguredError, ProviderUnavailableError
+from app.domain.models import GitProvider
+from app.graphql.context import Info
+from app.graphql.permissions import IsAuthenticated
+from app.graphql.types import errors as gql_errors
+from app.graphql.types.integration import IntegrationType
+from app.services.oauth_connect import complete_oauth, start_oauth
+
+
+@strawberry.input(
+    description="Start connecting by login. `returnTo`: where the browser goes when the host sends it "
+    "back; it must be on one of the service's frontend origins."
+)
+class ConnectGitOAuthInput:
+    provider: GitProvider
+    return_to: str | None = None
+
+
+@strawberry.type(description="Where to send the browser to log in at the Git host.")
+class GitOAuthAuthorization:
+    authorization_url: str
+    state: str = strawberry.field(description="Comes back with the host's redirect; single use.")
+    expires_at: datetime
+
+
+ConnectGitOAuthResult = Annotated[
+    GitOAuthAuthorization | gql_errors.OAuthNotConfiguredError, strawberry.union("ConnectGitOAuthResult")
+]
+
+
+@strawberry.input(
+    description="What the host sent back: `state`, `code` and, after a GitHub App installation, "
+    "`installationId`."
+)
+class CompleteGitOAuthInput:
+    state: str
+    code: str | None = None
+    installation_id: str | None = None
+
+
+CompleteGitOAuthResult = Annotated[
+    IntegrationType
+    | gql_errors.InvalidOAuthStateError
+    | gql_errors.OAuthExchangeError
+    | gql_errors.MissingPermissionsError
+    | gql_errors.InsufficientRoleError
+    | gql_errors.ProviderUnavailableError,
+    strawberry.union("CompleteGitOAuthResult"),
+]
+
+
+@strawberry.type
+class OAuthMutations:
+    @strawberry.mutation(
+        name="connectGitOAuth",  # auto camel case would spell it connectGitOauth
+        permission_classes=[IsAuthenticated],
+        description="Start 'Connect with GitHub / GitLab': the URL to send the browser to, and its state. "
+        "BAD_USER_INPUT when `returnTo` is not on a frontend origin.",
+    )
+    async def connect_git_oauth(self, info: Info, input: ConnectGitOAuthInput) -> ConnectGitOAuthResult:
+        caller = await info.context.caller()
+        try:
+            authorization = await start_oauth(
+                info.context.services, caller.user_id, input.provider, input.return_to
+            )
+        except OAuthNotConfiguredError as exc:
+            return gql_errors.error_type(exc)  # type: ignore[return-value]
+        return GitOAuthAuthorization(
+            authorization_url=authorization.url,
+            state=authorization.state,
+            expires_at=authorization.expires_at,
+        )
+
+    @strawberry.mutation(
+        name="completeGitOAuth",
+        permission_classes=[IsAuthenticated],
+        description="Finish a login the caller started (when the frontend receives the host's redirect "
+        "itself); the service's /oauth/callback does the same for browsers sent there.",
+    )
+    async def complete_git_oauth(self, info: Info, input: CompleteGitOAuthInput) -> CompleteGitOAuthResult:
+        caller = await info.context.caller()
+        try:
+            integration = await complete_oauth(
+                info.context.services, caller.user_id, input.state, input.code, input.installation_id
+            )
+        except (ConnectError, ProviderUnavailableError) as exc:
+            return gql_errors.error_type(exc)  # type: ignore[return-value]
+        return IntegrationType.from_domain(integration)

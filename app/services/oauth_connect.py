@@ -1,0 +1,211 @@
+"""Connect by login: start at the host's authorization page, finish when the host sends the user back.
+
+``start_oauth`` stores a pending sign-in under a random ``state`` (32 bytes, single use, bound to
+the caller, 10 minutes) with its PKCE verifier and where the browser returns to, and answers the
+host's authorization URL. The host sends the browser to ``{PUBLIC_URL}/oauth/callback`` (or the
+frontend calls ``completeGitOAuth``); ``claim_state`` uses the state up and ``finish_oauth``
+exchanges the code, checks the token exactly as a pasted one would be checked, and only then
+stores the integration. Nothing is stored when any step fails.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from app.domain.errors import (
+    BadUserInputError,
+    HostNotAllowedError,
+    InvalidOAuthStateError,
+    InvalidTokenError,
+    OAuthExchangeError,
+    ProviderUnavailableError,
+)
+from app.domain.models import (
+    AuthMethod,
+    Credentials,
+    GitProvider,
+    HostEndpoint,
+    Integration,
+    TokenKind,
+    VerifiedToken,
+)
+from app.providers.github import GitHubClient
+from app.services.wiring import Services
+from app.storage.oauth_states import PendingAuthorization
+
+CALLBACK_PATH = "/oauth/callback"
+STATE_LIFETIME = timedelta(minutes=10)
+STATE_BYTES = 32
+VERIFIER_BYTES = 48  # 64 characters: RFC 7636 wants 43 to 128
+MAX_RETURN_TO_LENGTH = 2048
+
+# What we hand out (token_urlsafe); anything else is refused before it reaches the database.
+_STATE_FORMAT = re.compile(r"[A-Za-z0-9_-]{40,128}")
+_INSTALLATION_ID = re.compile(r"[0-9]{1,20}")
+
+
+@dataclass(frozen=True)
+class Authorization:
+    """Where to send the browser, and the state that comes back with it."""
+
+    url: str
+    state: str
+    expires_at: datetime
+
+
+def redirect_uri(services: Services) -> str:
+    return f"{services.settings.public_url}{CALLBACK_PATH}"
+
+
+def checked_return_to(value: str | None, allowed_origins: tuple[str, ...]) -> str | None:
+    """``returnTo`` when it is an absolute http(s) URL on one of ``FRONTEND_ORIGINS``, else BAD_USER_INPUT.
+
+    The origin must match exactly (scheme, host and port as configured). Everything browsers read
+    leniently is refused rather than interpreted: credentials (``https://app@evil``), backslashes,
+    control characters and whitespace, scheme-relative ``//evil`` and other schemes.
+    """
+    if value is None or value == "":
+        return None
+    allowed = ", ".join(allowed_origins) if allowed_origins else "none are configured (FRONTEND_ORIGINS)"
+    problem = f"returnTo must be an address on one of this service's frontend origins ({allowed})."
+    if len(value) > MAX_RETURN_TO_LENGTH or any(ch <= " " or ch in "\\\x7f" for ch in value):
+        raise BadUserInputError(problem)
+    try:
+        parts = urlsplit(value)
+        valid_port = parts.port is None or parts.port > 0  # .port raises on one that is not a number
+    except ValueError:
+        valid_port = False
+    if not valid_port or parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+        raise BadUserInputError(problem)
+    origin = f"{parts.scheme}://{parts.netloc.lower()}"
+    if origin not in allowed_origins:
+        raise BadUserInputError(problem)
+    return value
+
+
+async def start_oauth(
+    services: Services, owner: str, provider: GitProvider, return_to: str | None
+) -> Authorization:
+    """Begin "Connect with GitHub / GitLab" for ``owner``.
+
+    Raises ``OAuthNotConfiguredError`` (no client credentials for the provider) and
+    ``BadUserInputError`` (``return_to`` not on a frontend origin).
+    """
+    server = services.oauth.for_provider(provider)
+    checked = checked_return_to(return_to, services.settings.frontend_origins)
+    state = secrets.token_urlsafe(STATE_BYTES)
+    verifier = secrets.token_urlsafe(VERIFIER_BYTES)
+    now = services.clock()
+    pending = PendingAuthorization(
+        owner=owner,
+        provider=provider,
+        token_kind=server.token_kind,
+        host=server.host,
+        code_verifier=verifier,
+        redirect_uri=redirect_uri(services),
+        return_to=checked,
+        created_at=now,
+        expires_at=now + STATE_LIFETIME,
+    )
+    await services.oauth_states.create(state, pending)
+    url = server.authorization_url(state=state, code_verifier=verifier, redirect_uri=pending.redirect_uri)
+    return Authorization(url=url, state=state, expires_at=pending.expires_at)
+
+
+async def claim_state(services: Services, state: str, *, owner: str | None = None) -> PendingAuthorization:
+    """Use the sign-in's state up; ``InvalidOAuthStateError`` when it is unknown, used, expired or not ``owner``'s.
+
+    ``owner`` is None on the callback, where the browser carries no JWT and the state alone says
+    whose sign-in it is.
+    """
+    if not _STATE_FORMAT.fullmatch(state or ""):
+        raise InvalidOAuthStateError()
+    pending = await services.oauth_states.consume(state, services.clock(), owner=owner)
+    if pending is None:
+        raise InvalidOAuthStateError()
+    return pending
+
+
+async def finish_oauth(
+    services: Services, pending: PendingAuthorization, code: str | None, installation_id: str | None
+) -> Integration:
+    """Exchange ``code``, check the token like a pasted one, and store the integration for its owner.
+
+    Raises ``OAuthExchangeError``, ``MissingPermissionsError``, ``InsufficientRoleError`` or
+    ``ProviderUnavailableError``; nothing is stored when it raises.
+    """
+    server = services.oauth.find(pending.provider, pending.host)
+    if server is None:
+        raise OAuthExchangeError(
+            "Login for this Git host is no longer configured on this service; connect with an access token.",
+            reason="not_configured",
+        )
+    if not code:
+        raise OAuthExchangeError(
+            f"{server.name} did not send a sign-in code back. "
+            + (
+                "The GitHub App must request user authorization during installation; ask the operator."
+                if pending.token_kind is TokenKind.GITHUB_APP
+                else "Start again."
+            ),
+            reason="missing_code",
+        )
+    grant = await server.exchange_code(
+        code, code_verifier=pending.code_verifier, redirect_uri=pending.redirect_uri
+    )
+    endpoint = services.hosts.default_endpoint(pending.provider)
+    try:
+        verified = await verify_login(
+            services, endpoint, pending.token_kind, grant.access_token, _installation(installation_id)
+        )
+    except InvalidTokenError as exc:
+        raise OAuthExchangeError(
+            f"{server.name} issued a token it then did not accept; start again.", reason="token_not_accepted"
+        ) from exc
+    except HostNotAllowedError as exc:
+        raise ProviderUnavailableError(exc.message) from exc
+    now = services.clock()
+    if grant.expires_in is not None:
+        verified = replace(verified, expires_at=now + timedelta(seconds=grant.expires_in))
+    saved = await services.integrations.save_verified(
+        pending.owner,
+        endpoint,
+        AuthMethod.OAUTH,
+        verified,
+        Credentials(grant.access_token, grant.refresh_token, verified.expires_at),
+        now,
+    )
+    return saved.integration
+
+
+async def complete_oauth(
+    services: Services, owner: str, state: str, code: str | None, installation_id: str | None
+) -> Integration:
+    """``completeGitOAuth``: claim ``owner``'s state, then finish the sign-in."""
+    pending = await claim_state(services, state, owner=owner)
+    return await finish_oauth(services, pending, code, installation_id)
+
+
+async def verify_login(
+    services: Services,
+    endpoint: HostEndpoint,
+    kind: TokenKind,
+    token: str,
+    installation_id: str | None = None,
+) -> VerifiedToken:
+    """Check a login token: GitHub by its flow (scopes, or the installation), GitLab as a pasted token."""
+    client = services.hosts.client(endpoint)
+    if isinstance(client, GitHubClient):
+        return await client.verify_login_token(token, kind, installation_id)
+    return await client.verify_token(token, oauth=True)
+
+
+def _installation(value: str | None) -> str | None:
+    # A value that cannot be an id is treated like a forged one: it will not be among the user's.
+    if value is None or value == "":
+        return None
+    return value if _INSTALLATION_ID.fullmatch(value) else "0"

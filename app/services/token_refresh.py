@@ -1,0 +1,167 @@
+"""Renewing a login's access token before it is used: once, across every replica.
+
+GitHub App user tokens live 8 hours and GitLab OAuth tokens 2 hours; each comes with a refresh
+token that works once (a refresh invalidates the old access *and* refresh token). Two replicas
+refreshing with the same refresh token would lose one answer, and the loser's refusal looks exactly
+like a revoked login. So the refresh is done by the one holder of a lease on the integration's
+document, and everybody else waits for its result:
+
+1. Read the integration. A token that does not expire within ``REFRESH_MARGIN`` is used as it is.
+2. Take the lease: ``find_one_and_update`` matching the ``version`` just read and no live lease,
+   setting ``refreshLease {holder, expiresAt}``. Exactly one caller wins.
+3. The holder calls the token endpoint once and stores the new pair: ``version`` + 1, lease removed,
+   conditional on still holding it. A refused refresh (``invalid_grant``, ``bad_refresh_token``)
+   sets ``NEEDS_RECONNECT``, keeps the old tokens and releases the lease (``NeedsReconnectError``);
+   any other failure only releases the lease (``ProviderUnavailableError``).
+4. The others poll the document with short sleeps until the version moves (they read the new token),
+   the status turns ``NEEDS_RECONNECT``, the holder gives up without a new pair (they fail like it
+   did instead of spending the host's patience on the same refresh token again), or the lease
+   expires because its holder died (one of them takes it over). The wait is bounded by the lease.
+
+The lease lives longer than the single token request can take (``HTTP_TIMEOUT_SECONDS``), so a
+live holder never loses it to a takeover in practice; ``IntegrationRepository.store_refreshed``
+still keeps a pair stored after a takeover as long as no newer one exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from datetime import datetime, timedelta
+
+from app.domain.errors import (
+    NeedsReconnectError,
+    NotFoundError,
+    OAuthExchangeError,
+    ProviderUnavailableError,
+)
+from app.domain.models import Credentials, Integration, IntegrationStatus
+from app.providers.oauth import REFUSED_REFRESH_REASONS
+from app.services.wiring import Services
+
+log = logging.getLogger(__name__)
+
+REFRESH_MARGIN = timedelta(minutes=1)
+POLL_INTERVAL_SECONDS = 0.05
+MIN_LEASE_SECONDS = 30.0
+
+
+def refresh_due(credentials: Credentials, now: datetime) -> bool:
+    """Whether the access token expires within ``REFRESH_MARGIN`` and can be renewed."""
+    return (
+        credentials.refresh_token is not None
+        and credentials.expires_at is not None
+        and credentials.expires_at <= now + REFRESH_MARGIN
+    )
+
+
+def lease_seconds(services: Services) -> float:
+    # One POST bounded by the HTTP timeout, plus the database writes around it, with room to spare.
+    return max(MIN_LEASE_SECONDS, 3 * services.settings.http_timeout_seconds)
+
+
+async def fresh_credentials(services: Services, integration: Integration) -> Credentials:
+    """The login's credentials, renewed first when the access token is about to expire.
+
+    Raises ``NotFoundError`` (gone), ``NeedsReconnectError`` (the host refused the refresh token, now
+    or before) or ``ProviderUnavailableError`` (the host could not renew it right now).
+    """
+    repository = services.integrations
+    holder = uuid.uuid4().hex
+    lease = lease_seconds(services)
+    deadline = time.monotonic() + lease + 5
+    watched: tuple[int, str] | None = None  # (version, holder) of another caller's live lease
+    while True:
+        view = await repository.get_for_refresh(integration.owner, integration.id)
+        if view is None:
+            raise NotFoundError()
+        current, credentials = view.integration, view.credentials
+        now = services.clock()
+        if not refresh_due(credentials, now):
+            return credentials
+        if current.status is IntegrationStatus.NEEDS_RECONNECT:
+            raise _needs_reconnect(current)
+        live = view.lease_holder is not None and (view.lease_expires_at or now) > now
+        if live:
+            assert view.lease_holder is not None
+            watched = (current.version, view.lease_holder)
+        elif watched is not None and view.lease_holder is None and watched[0] == current.version:
+            # The holder released its lease without a new pair: the host failed it just now.
+            raise ProviderUnavailableError(
+                f"{current.host} could not renew the access right now; try again in a moment."
+            )
+        elif await repository.take_refresh_lease(
+            current.id, current.version, holder, now, now + timedelta(seconds=lease)
+        ):
+            renewed = await _refresh_as_holder(services, current, credentials, holder)
+            if renewed is not None:
+                return renewed
+            watched = None  # the lease was lost meanwhile: see what its new holder did
+        if time.monotonic() > deadline:
+            raise ProviderUnavailableError(
+                f"The access to {current.host} is still being renewed; try again in a moment."
+            )
+        if live:
+            await asyncio.sleep(POLL_INTERVAL_SECONDS)
+        # Otherwise another caller won the lease or stored a new pair: look again at once.
+
+
+async def _refresh_as_holder(
+    services: Services, integration: Integration, credentials: Credentials, holder: str
+) -> Credentials | None:
+    """Refresh while holding the lease; None when the lease was lost and the caller must look again."""
+    repository = services.integrations
+    server = services.oauth.find(integration.provider, integration.host)
+    assert credentials.refresh_token is not None
+    if server is None:
+        await repository.release_refresh_lease(integration.id, holder, services.clock())
+        raise ProviderUnavailableError(
+            f"Login with {integration.host} is no longer configured on this service, so its access cannot "
+            "be renewed; ask the operator, or connect with an access token."
+        )
+    try:
+        grant = await server.refresh(credentials.refresh_token)
+    except OAuthExchangeError as exc:
+        refused = exc.reason in REFUSED_REFRESH_REASONS
+        released = await repository.release_refresh_lease(
+            integration.id, holder, services.clock(), needs_reconnect=refused
+        )
+        if not released:
+            return None
+        if refused:
+            log.info("oauth: refresh refused", extra={"integration_id": integration.id, "reason": exc.reason})
+            raise _needs_reconnect(integration) from exc
+        raise ProviderUnavailableError(
+            f"{server.name} did not renew the access ({exc.reason}); try again later."
+        ) from exc
+    except BaseException:
+        # An outage, a rate limit or a cancellation: let the next request try again.
+        with contextlib.suppress(Exception):
+            await asyncio.shield(repository.release_refresh_lease(integration.id, holder, services.clock()))
+        raise
+    now = services.clock()
+    renewed = Credentials(
+        access_token=grant.access_token,
+        # A host that does not rotate refresh tokens leaves the old one valid.
+        refresh_token=grant.refresh_token or credentials.refresh_token,
+        expires_at=now + timedelta(seconds=grant.expires_in) if grant.expires_in is not None else None,
+    )
+    stored = await repository.store_refreshed(integration.id, holder, integration.version, renewed, now)
+    if stored is not None:
+        log.info("oauth: access token renewed", extra={"integration_id": integration.id})
+        return stored[1]
+    if await repository.get_for_refresh(integration.owner, integration.id) is None:
+        # Disconnected while we refreshed: the new token must not outlive the integration.
+        with contextlib.suppress(ProviderUnavailableError):
+            await server.revoke(renewed.access_token, renewed.refresh_token)
+        raise NotFoundError()
+    return None
+
+
+def _needs_reconnect(integration: Integration) -> NeedsReconnectError:
+    return NeedsReconnectError(
+        f"{integration.host} no longer accepts the login of {integration.account.login}: connect again."
+    )

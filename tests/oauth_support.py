@@ -1,0 +1,203 @@
+"""Shared by the login (OAuth) tests: fake hosts on loopback, the service in process, and a "browser".
+
+The browser follows the authorization URL to the fake host (a real request over loopback, redirects
+not followed), reads where the host sends it back, and brings that callback URL to the service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from pymongo import AsyncMongoClient
+
+from app.settings import OAuthClient, Secret, Settings
+from tests.conftest import GraphQLTestClient, running_app
+from tests.fakes import scenarios
+from tests.fakes.github import FakeGitHub
+from tests.fakes.gitlab import FakeGitLab
+from tests.fakes.server import run_in_thread
+
+PUBLIC_URL = "http://service.test"
+CALLBACK = f"{PUBLIC_URL}/oauth/callback"
+RETURN_TO = "https://app.example.com/settings/git?tab=integrations"
+APP_SLUG = "deploy-bot"
+
+CONNECT_OAUTH = """
+mutation Start($input: ConnectGitOAuthInput!) {
+  connectGitOAuth(input: $input) {
+    __typename
+    ... on GitOAuthAuthorization { authorizationUrl state expiresAt }
+    ... on Error { code message }
+    ... on OAuthNotConfiguredError { variables }
+  }
+}
+"""
+INTEGRATION_FIELDS = """
+    id provider host authMethod tokenKind repositoryAccess grantedPermissions manageAccessUrl
+    expiresAt status account { login }
+"""
+COMPLETE_OAUTH = f"""
+mutation Complete($input: CompleteGitOAuthInput!) {{
+  completeGitOAuth(input: $input) {{
+    __typename
+    ... on Integration {{ {INTEGRATION_FIELDS} }}
+    ... on Error {{ code message }}
+    ... on OAuthExchangeError {{ reason }}
+    ... on MissingPermissionsError {{ missing granted }}
+    ... on InsufficientRoleError {{ required actual }}
+  }}
+}}
+"""
+VERIFY = f"""
+mutation Verify($id: ID!) {{
+  verifyGitIntegration(id: $id) {{
+    __typename
+    ... on Integration {{ {INTEGRATION_FIELDS} }}
+    ... on Error {{ code message }}
+  }}
+}}
+"""
+DISCONNECT = """
+mutation Disconnect($id: ID!) {
+  disconnectGitIntegration(id: $id) {
+    __typename
+    ... on DisconnectedIntegration { id hostNotified message }
+    ... on Error { code message }
+  }
+}
+"""
+INTEGRATIONS = f"{{ integrations {{ {INTEGRATION_FIELDS} }} }}"
+
+
+@dataclass
+class FakeHosts:
+    github: FakeGitHub
+    github_url: str
+    gitlab: FakeGitLab
+    gitlab_url: str
+
+
+def new_github(app_slug: str | None = None) -> FakeGitHub:
+    """``octocat`` (who logs in) with three repositories, and ``hubot``; the service's callback registered."""
+    github = FakeGitHub(app_slug=app_slug)
+    github.add_user("octocat", "The Octocat")
+    github.add_user("hubot", "Hubot")
+    github.add_repositories("octocat", 3)
+    github.callback_urls = [CALLBACK]
+    github.setup_url = CALLBACK
+    return github
+
+
+def new_gitlab() -> FakeGitLab:
+    """``alice`` (who logs in, Maintainer of ``acme``) with the service's redirect URI registered."""
+    return scenarios.default_gitlab(FakeGitLab(redirect_uris=[CALLBACK]), repositories=3)
+
+
+@contextlib.contextmanager
+def fake_hosts(*, app_slug: str | None = None) -> Iterator[FakeHosts]:
+    github, gitlab = new_github(app_slug), new_gitlab()
+    with run_in_thread(github.app) as github_url, run_in_thread(gitlab.app) as gitlab_url:
+        yield FakeHosts(github, github_url, gitlab, gitlab_url)
+
+
+def login_settings(settings: Settings, hosts: FakeHosts, **overrides: Any) -> Settings:
+    """``settings`` pointing at the fakes, with both hosts' OAuth applications configured."""
+    github, gitlab = hosts.github, hosts.gitlab
+    values: dict[str, Any] = {
+        "public_url": PUBLIC_URL,
+        "github_url": hosts.github_url,
+        "github_api_url": hosts.github_url,
+        "github_oauth": OAuthClient(github.client_id, Secret(github.client_secret)),
+        "github_app_slug": github.app_slug,
+        "gitlab_url": hosts.gitlab_url,
+        "gitlab_oauth": OAuthClient(gitlab.client_id, Secret(gitlab.client_secret)),
+    }
+    return replace(settings, **(values | overrides))
+
+
+class Service:
+    """The service in process (ASGI), its database, and a browser that visits the hosts."""
+
+    def __init__(self, http: httpx.AsyncClient, settings: Settings, database: Any) -> None:
+        self.http = http
+        self.graphql = GraphQLTestClient(http, settings)
+        self.settings = settings
+        self.db = database
+
+    async def execute(
+        self, query: str, variables: dict[str, Any] | None = None, *, user: str = "alice"
+    ) -> Any:
+        body = await self.graphql.execute(query, variables, user=user)
+        assert "errors" not in body, body
+        return body["data"]
+
+    async def start(
+        self, provider: str, return_to: str | None = RETURN_TO, *, user: str = "alice"
+    ) -> dict[str, Any]:
+        """``connectGitOAuth``; returns the authorization (asserted to be one)."""
+        data = await self.execute(
+            CONNECT_OAUTH, {"input": {"provider": provider, "returnTo": return_to}}, user=user
+        )
+        result: dict[str, Any] = data["connectGitOAuth"]
+        assert result["__typename"] == "GitOAuthAuthorization", result
+        return result
+
+    async def visit_host(self, authorization_url: str) -> str:
+        """The browser at the host's authorization page: where the host sends it back."""
+        async with httpx.AsyncClient() as browser:
+            response = await browser.get(authorization_url)
+        assert response.status_code == 302, response.text
+        location: str = response.headers["location"]
+        assert location.startswith(CALLBACK), location
+        return location
+
+    async def callback(self, location: str) -> httpx.Response:
+        """The browser bringing the host's redirect to ``/oauth/callback``."""
+        return await self.http.get(location)
+
+    async def login(
+        self, provider: str, return_to: str | None = RETURN_TO, *, user: str = "alice"
+    ) -> httpx.Response:
+        authorization = await self.start(provider, return_to, user=user)
+        return await self.callback(await self.visit_host(authorization["authorizationUrl"]))
+
+    async def integrations(self, *, user: str = "alice") -> list[dict[str, Any]]:
+        data = await self.execute(INTEGRATIONS, user=user)
+        result: list[dict[str, Any]] = data["integrations"]
+        return result
+
+    async def verify(self, integration_id: str, *, user: str = "alice") -> dict[str, Any]:
+        data = await self.execute(VERIFY, {"id": integration_id}, user=user)
+        result: dict[str, Any] = data["verifyGitIntegration"]
+        return result
+
+
+@contextlib.asynccontextmanager
+async def open_service(settings: Settings) -> AsyncIterator[Service]:
+    assert settings.mongodb_uri is not None
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri.reveal(), tz_aware=True)
+    try:
+        async with httpx.AsyncClient() as upstream, running_app(settings, upstream) as app:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as http:
+                yield Service(http, settings, mongo[settings.mongodb_database])
+    finally:
+        await mongo.close()
+
+
+def query_of(url: str) -> dict[str, str]:
+    """The query parameters of ``url`` (one value each)."""
+    return {key: values[0] for key, values in parse_qs(urlsplit(url).query, keep_blank_values=True).items()}
+
+
+def integration_id_from(response: httpx.Response) -> str:
+    """The integration id the callback redirected to ``returnTo`` with."""
+    assert response.status_code == 302, response.text
+    params = query_of(response.headers["location"])
+    assert "integration" in params, response.headers["location"]
+    return params["integration"]
