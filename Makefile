@@ -25,6 +25,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check app tests bench
 	$(BIN)/mypy --strict app
 
+# The repository picker benchmark (docs/performance.md); installs the serial clients it compares with.
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.picker
+
 export-schema: $(STAMP)
 	$(BIN)/python -m app export-schema > schema.graphql
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,13 +18,15 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from strawberry.asgi import GraphQL
 
 from app.graphql.context import Context
 from app.graphql.schema import schema
 from app.limits import BodySizeLimitMiddleware
+from app.oauth_callback import oauth_callback
 from app.observability import RequestLogMiddleware, current_request_id
 from app.providers.hosts import HostGuard, Resolver
 from app.providers.registry import GitHosts, trusted_hostnames
@@ -37,6 +40,13 @@ from app.storage.mongo import Database, EmbeddedMongo, embedded_storage_path
 log = logging.getLogger(__name__)
 
 USER_AGENT = "git-integrations/0.1 (+https://github.com)"
+# GraphiQL's page and assets, served by the service itself (no CDN): app/static/graphiql/README.md.
+GRAPHIQL_DIR = Path(__file__).parent / "static" / "graphiql"
+# Only this origin; inline styles because GraphiQL's dialogs inject a <style> element (never scripts).
+GRAPHIQL_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 
 class GraphQLApp(GraphQL[Context, None]):
@@ -51,6 +61,13 @@ class GraphQLApp(GraphQL[Context, None]):
             services=self._services_ref["services"],
             request_id=current_request_id() or "",
         )
+
+    @property
+    def graphql_ide_html(self) -> str:
+        return (GRAPHIQL_DIR / "index.html").read_text(encoding="utf-8")
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        return HTMLResponse(self.graphql_ide_html, headers={"Content-Security-Policy": GRAPHIQL_CSP})
 
 
 def build_http_client(settings: Settings, guard: HostGuard) -> httpx.AsyncClient:
@@ -80,18 +97,23 @@ async def open_services(
         database = Database(uri, settings.mongodb_database)
         stack.push_async_callback(database.close)
         await database.ensure_indexes()
-        guard = HostGuard(allowlist=settings.git_host_allowlist, trusted=trusted_hostnames(settings), resolver=resolver)
+        guard = HostGuard(
+            allowlist=settings.git_host_allowlist, trusted=trusted_hostnames(settings), resolver=resolver
+        )
         if http is None:
             http = build_http_client(settings, guard)
             stack.push_async_callback(http.aclose)
         cipher = TokenCipher(settings.encryption_keys)
-        yield Services(
+        services = Services(
             settings=settings,
             database=database,
             integrations=IntegrationRepository(database, cipher),
             hosts=GitHosts(settings, http, guard),
             authenticator=Authenticator(settings, http),
         )
+        # Before the database closes: let listings that are still being saved finish.
+        stack.push_async_callback(services.listing_flights.drain)
+        yield services
 
 
 def create_app(
@@ -110,6 +132,9 @@ def create_app(
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
+
+    async def oauth_callback_endpoint(request: Request) -> Response:
+        return await oauth_callback(request, services_ref["services"])
 
     async def readyz(request: Request) -> Response:
         services = services_ref.get("services")
@@ -139,6 +164,8 @@ def create_app(
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/oauth/callback", oauth_callback_endpoint, methods=["GET"]),
+            *([Mount("/static/graphiql", StaticFiles(directory=GRAPHIQL_DIR))] if settings.graphiql else []),
         ],
         middleware=middleware,
         lifespan=lifespan,

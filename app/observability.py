@@ -32,7 +32,11 @@ _TOKEN_PATTERN = re.compile(
     r"|gl(?:oas|rt|ft|dt|ptt|cbt|imt|agent|soat)-[A-Za-z0-9_\-]{8,}"
     r"|(?i:bearer|token|private-token)[\s:=]+[A-Za-z0-9_\-\.=]{8,})"
 )
-_STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "color_message"}
+_STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 def redact(text: str) -> str:

@@ -25,6 +25,38 @@ from urllib.parse import urlsplit
 from app.domain.errors import ConfigurationError
 
 DEV_SECRETS_FILE = "development-secrets.json"
+# Every variable ``Settings.from_env`` reads, and nothing else (deployment manifests may set only
+# these). tests/unit/test_kubernetes_manifests.py checks it against ``from_env`` and the README table.
+KNOWN_VARIABLES: frozenset[str] = frozenset(
+    {
+        "APP_ENV",
+        "HOST",
+        "PORT",
+        "MONGODB_URI",
+        "MONGODB_DATABASE",
+        "DATA_DIR",
+        "ENCRYPTION_KEYS",
+        "AUTH_JWT_SECRET",
+        "AUTH_JWKS_URL",
+        "AUTH_ISSUER",
+        "AUTH_AUDIENCE",
+        "PUBLIC_URL",
+        "FRONTEND_ORIGINS",
+        "GITHUB_URL",
+        "GITHUB_API_URL",
+        "GITHUB_CLIENT_ID",
+        "GITHUB_CLIENT_SECRET",
+        "GITHUB_APP_SLUG",
+        "GITLAB_URL",
+        "GITLAB_CLIENT_ID",
+        "GITLAB_CLIENT_SECRET",
+        "REPOSITORY_CACHE_SECONDS",
+        "GIT_HOST_ALLOWLIST",
+        "GRAPHIQL",
+        "LOG_LEVEL",
+        "HTTP_TIMEOUT_SECONDS",
+    }
+)
 _KID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$"

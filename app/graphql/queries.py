@@ -10,6 +10,7 @@ from app.graphql.context import Info
 from app.graphql.permissions import IsAuthenticated
 from app.graphql.types.integration import IntegrationType
 from app.graphql.types.node import Node, from_global_id
+from app.graphql.types.repository import resolve_repository_node
 
 
 async def load_integration(info: Info, global_id: str) -> Integration | None:
@@ -44,5 +45,8 @@ class Query:
         permission_classes=[IsAuthenticated], description="Any object by its global id, or null."
     )
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        decoded = from_global_id(id)
+        if decoded is not None and decoded[0] == "Repository":
+            return await resolve_repository_node(info, decoded[1])
         integration = await load_integration(info, id)
         return IntegrationType.from_domain(integration) if integration is not None else None

@@ -9,6 +9,7 @@ from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDept
 from strawberry.schema.config import StrawberryConfig
 
 from app.graphql.errors import MaskInternalErrors, OperationLog
+from app.graphql.mutations.oauth import OAuthMutations
 from app.graphql.mutations.tokens import TokenMutations
 from app.graphql.queries import Query
 from app.graphql.types.integration import IntegrationType
@@ -19,7 +20,7 @@ MAX_ALIASES = 30
 
 
 @strawberry.type
-class Mutation(TokenMutations):
+class Mutation(TokenMutations, OAuthMutations):
     pass
 
 

@@ -36,7 +36,18 @@ from app.domain.errors import (
     ProviderUnavailableError,
     RateLimitedError,
 )
-from app.domain.models import GitAccount, HostEndpoint, RepositoryAccess, TokenKind, VerifiedToken
+from app.domain.listing import Listing
+from app.domain.models import (
+    Branch,
+    GitAccount,
+    HostEndpoint,
+    Integration,
+    RepositoryAccess,
+    TokenKind,
+    TokenResource,
+    VerifiedToken,
+)
+from app.providers import github_repositories
 from app.providers.http import HostHTTP, RetryPolicy, json_body, parse_link_header
 
 logger = logging.getLogger(__name__)
@@ -90,6 +101,17 @@ class _User:
     expires_at: datetime | None
     public_repos: int | None
     owned_private_repos: int | None
+
+
+@dataclass(frozen=True)
+class _Installation:
+    """The fields of a ``/user/installations`` entry that verification needs."""
+
+    id: str
+    account: str
+    repository_selection: str  # "all" | "selected"
+    permissions: tuple[str, ...]  # "contents:read", "contents:write", ...
+    html_url: str
 
 
 @dataclass(frozen=True)
@@ -153,6 +175,166 @@ class GitHubClient:
         if kind is TokenKind.GITHUB_CLASSIC:
             return self._verify_classic(user)
         return await self._verify_fine_grained(http, user)
+
+    async def verify_login_token(
+        self, token: str, kind: TokenKind, installation_id: str | None = None
+    ) -> VerifiedToken:
+        """Check a token from "Connect with GitHub" before it is stored; changes nothing at GitHub.
+
+        ``kind`` names the flow that issued it. An OAuth App token (``GITHUB_OAUTH_APP``, ``gho_``)
+        needs ``repo`` and ``admin:repo_hook`` in ``X-OAuth-Scopes``, as a classic token does, and
+        reaches all repositories. A GitHub App user token (``GITHUB_APP``, ``ghu_``) reaches the
+        repositories of the app's installations the user can access: ``installation_id`` comes from a
+        redirect anyone can edit, so it must be among ``GET /user/installations``, and that
+        installation must hold the permissions the service needs. Raises ``InvalidTokenError``,
+        ``MissingPermissionsError`` or ``ProviderUnavailableError`` / ``RateLimitedError``.
+        """
+        token = _sane_token(token)
+        http = self._http(token)
+        user = await self._get_user(http, token)
+        if kind is TokenKind.GITHUB_OAUTH_APP:
+            return self._verify_oauth_app(user)
+        if kind is TokenKind.GITHUB_APP:
+            return await self._verify_app_user(http, user, installation_id)
+        raise ValueError(f"{kind.value} is not a kind of login token")
+
+    def _verify_oauth_app(self, user: _User) -> VerifiedToken:
+        scopes = user.scopes or ()
+        manage_url = f"{self._web}/settings/applications"
+        missing = [scope for scope in REQUIRED_CLASSIC_SCOPES if scope not in scopes]
+        if missing:
+            # Scopes can be narrowed after the login (or by an organisation policy): read, never assume.
+            raise MissingPermissionsError(
+                f"The GitHub login does not grant {' and '.join(missing)}. Connect with GitHub again and "
+                f"approve all the access requested; {manage_url} lists the applications you authorised.",
+                missing=missing,
+                granted=list(scopes),
+            )
+        return VerifiedToken(
+            token_kind=TokenKind.GITHUB_OAUTH_APP,
+            account=user.account,
+            repository_access=RepositoryAccess.ALL,
+            granted_permissions=scopes,
+            expires_at=user.expires_at,
+            manage_access_url=manage_url,
+        )
+
+    async def _verify_app_user(
+        self, http: HostHTTP, user: _User, installation_id: str | None
+    ) -> VerifiedToken:
+        installations = await self._user_installations(http)
+        login = user.account.login
+        if installation_id is None:
+            chosen = installations[0] if installations else None
+        else:
+            chosen = next((i for i in installations if i.id == installation_id.strip()), None)
+        if chosen is None:
+            if installation_id is None:
+                message = (
+                    f"The GitHub App is not installed on any account {login} can access. Connect with GitHub "
+                    "again and install it (an organisation owner may have to approve the installation first)."
+                )
+            else:
+                # A forged or stale installation_id, or one on an account this user cannot see.
+                message = (
+                    f"GitHub does not confirm that installation for {login}: it is not one {login} can "
+                    "access. Start again with 'Connect with GitHub'."
+                )
+            raise MissingPermissionsError(message, missing=["installation"], granted=[])
+        missing = [name for name in REQUIRED_FINE_GRAINED_PERMISSIONS if name not in chosen.permissions]
+        if missing:
+            raise MissingPermissionsError(
+                f"The GitHub App installation on {chosen.account} lacks permissions the service needs: "
+                f"{_in_words(missing)}. The app's owner must request them, and {chosen.account} must "
+                f"accept them at {chosen.html_url}.",
+                missing=missing,
+                granted=list(chosen.permissions),
+            )
+        # The token reaches every installation of this app the user can access, so the picker lists
+        # them all; the one just installed comes first and is where the user widens access.
+        ordered = [chosen, *(i for i in installations if i is not chosen)]
+        every_repository = all(i.repository_selection == "all" for i in ordered)
+        return VerifiedToken(
+            token_kind=TokenKind.GITHUB_APP,
+            account=user.account,
+            repository_access=RepositoryAccess.ALL if every_repository else RepositoryAccess.SELECTED,
+            granted_permissions=chosen.permissions,
+            expires_at=user.expires_at,
+            manage_access_url=chosen.html_url,
+            resource=TokenResource(kind="installations", ids=tuple(i.id for i in ordered)),
+        )
+
+    async def _user_installations(self, http: HostHTTP) -> list[_Installation]:
+        """``GET /user/installations``: this app's installations the token's user can access."""
+        url = f"{self._api}/user/installations"
+        params: dict[str, str | int] | None = {"per_page": 100}
+        found: list[_Installation] = []
+        for _ in range(MAX_REPOSITORY_PAGES):
+            response = await http.get(url, params=params)
+            if response.status_code in (401, 403):
+                raise InvalidTokenError(REVOKED_MESSAGE)
+            if response.status_code != 200:
+                raise self._unexpected(response.status_code, "listing the app's installations")
+            body = json_body(response, self.endpoint.host)
+            items = body.get("installations") if isinstance(body, dict) else None
+            if not isinstance(items, list):
+                raise ProviderUnavailableError(
+                    f"{self.endpoint.host} answered with an unexpected installation list; try again later."
+                )
+            found.extend(i for i in (self._parse_installation(item) for item in items) if i is not None)
+            next_url = parse_link_header(response.headers.get("link")).get("next")
+            if next_url is None or not next_url.startswith(f"{self._api}/"):
+                break
+            url, params = next_url, None
+        return found
+
+    def _parse_installation(self, item: Any) -> _Installation | None:
+        if not isinstance(item, dict) or not _is_int(item.get("id")):
+            return None
+        if item.get("suspended_at"):
+            return None  # a suspended installation grants nothing
+        account = item.get("account")
+        login = account.get("login") if isinstance(account, dict) else None
+        installation_id = str(item["id"])
+        html_url = _str_or_none(item.get("html_url"))
+        if not html_url or not html_url.startswith(f"{self._web}/"):
+            # Shown to the user as a link: only ever one on this GitHub.
+            html_url = f"{self._web}/settings/installations/{installation_id}"
+        return _Installation(
+            id=installation_id,
+            account=login if isinstance(login, str) else "this account",
+            repository_selection="all" if item.get("repository_selection") == "all" else "selected",
+            permissions=_installation_permissions(item.get("permissions")),
+            html_url=html_url,
+        )
+
+    # --- repositories and branches (the picker; see github_repositories) ---------------------------
+
+    # GitHub has no name search on /user/repos: the service searches the cached full list.
+    server_side_search = False
+
+    async def list_repositories(
+        self,
+        token: str,
+        integration: Integration,
+        *,
+        search: str | None = None,
+        previous: Listing | None = None,
+    ) -> Listing:
+        """Every repository ``integration`` reaches, revalidating ``previous`` pages by ETag.
+
+        ``search`` is ignored (see ``server_side_search``). Raises ``NeedsReconnectError`` (401 / 403),
+        ``RateLimitedError`` or ``ProviderUnavailableError``.
+        """
+        return await github_repositories.list_repositories(
+            self._http(token), self._api, integration, previous
+        )
+
+    async def list_branches(
+        self, token: str, integration: Integration, repository_id: str, first: int
+    ) -> list[Branch]:
+        """The first ``first`` branches of the repository ``repository_id`` (its full name)."""
+        return await github_repositories.list_branches(self._http(token), self._api, repository_id, first)
 
     # --- GET /user -------------------------------------------------------------------------------
 
@@ -645,6 +827,31 @@ def _sha_from_branch_list(response: httpx.Response, branch: str) -> str | None:
 def _valid_sha(value: Any) -> str | None:
     # The sha becomes part of a URL path: accept nothing but a commit id.
     return value if isinstance(value, str) and _COMMIT_SHA.fullmatch(value) else None
+
+
+# --- GitHub App installations ------------------------------------------------------------------
+
+# Installation permission names as the API spells them, in the words of the fine-grained vocabulary.
+_INSTALLATION_PERMISSION_NAMES: Mapping[str, str] = {"repository_hooks": "webhooks"}
+
+
+def _installation_permissions(value: Any) -> tuple[str, ...]:
+    """``{"contents": "write", "repository_hooks": "write"}`` → ``("contents:read", "contents:write", ...)``.
+
+    Write includes read, as on GitHub's settings pages; the required ones come first.
+    """
+    if not isinstance(value, dict):
+        return ()
+    names: set[str] = set()
+    for raw_name, level in value.items():
+        if not isinstance(raw_name, str) or level not in ("read", "write", "admin"):
+            continue
+        name = _INSTALLATION_PERMISSION_NAMES.get(raw_name, raw_name)
+        names.add(f"{name}:read")
+        if level in ("write", "admin"):
+            names.add(f"{name}:write")
+    required = [name for name in REQUIRED_FINE_GRAINED_PERMISSIONS if name in names]
+    return (*required, *sorted(names - set(required)))
 
 
 # --- messages and small helpers ----------------------------------------------------------------

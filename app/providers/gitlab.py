@@ -27,14 +27,18 @@ from app.domain.errors import (
     MissingPermissionsError,
     ProviderUnavailableError,
 )
+from app.domain.listing import Listing
 from app.domain.models import (
+    Branch,
     GitAccount,
     HostEndpoint,
+    Integration,
     RepositoryAccess,
     TokenKind,
     TokenResource,
     VerifiedToken,
 )
+from app.providers import gitlab_repositories
 from app.providers.http import HostHTTP, RetryPolicy, json_body
 
 REQUIRED_SCOPES: tuple[str, ...] = ("api", "read_repository", "write_repository")
@@ -142,6 +146,35 @@ class GitLabClient:
             manage_access_url=manage_url,
             resource=resource,
         )
+
+    # ----------------------------------------------------------------------------------------------
+    # Repositories and branches (the picker; see gitlab_repositories)
+
+    # GitLab searches names and paths itself (``search=``): one search costs a page or two, not the list.
+    server_side_search = True
+
+    async def list_repositories(
+        self,
+        token: str,
+        integration: Integration,
+        *,
+        search: str | None = None,
+        previous: Listing | None = None,
+    ) -> Listing:
+        """The projects ``integration`` reaches (matching ``search``), revalidating ``previous`` pages by ETag.
+
+        Raises ``NeedsReconnectError`` (401 / 403 / the token's group or project gone),
+        ``RateLimitedError`` or ``ProviderUnavailableError``.
+        """
+        http = self._http(token, oauth=integration.token_kind is TokenKind.GITLAB_OAUTH)
+        return await gitlab_repositories.list_repositories(http, self._api_url, integration, search, previous)
+
+    async def list_branches(
+        self, token: str, integration: Integration, repository_id: str, first: int
+    ) -> list[Branch]:
+        """The first ``first`` branches of the project ``repository_id`` (its numeric id)."""
+        http = self._http(token, oauth=integration.token_kind is TokenKind.GITLAB_OAUTH)
+        return await gitlab_repositories.list_branches(http, self._api_url, repository_id, first)
 
     # ----------------------------------------------------------------------------------------------
     # Requests

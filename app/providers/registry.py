@@ -58,6 +58,11 @@ class GitHosts:
         self._http = http
         self._guard = guard
 
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The shared client (guarded, no redirects) that every request to a Git host goes through."""
+        return self._http
+
     def default_endpoint(self, provider: GitProvider) -> HostEndpoint:
         return self.github if provider is GitProvider.GITHUB else self.gitlab
 

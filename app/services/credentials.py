@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from app.domain.errors import NotFoundError
-from app.domain.models import Credentials, Integration
+from app.domain.models import AuthMethod, Credentials, Integration
+from app.services.token_refresh import fresh_credentials
 from app.services.wiring import Services
 
 
@@ -11,8 +12,11 @@ async def usable_credentials(services: Services, integration: Integration) -> Cr
     """The integration's current credentials, decrypted.
 
     Login (OAuth) tokens that expire soon are refreshed here before use, once across all
-    replicas (see ``token_refresh``); pasted access tokens are used as stored.
+    replicas (see ``token_refresh``); pasted access tokens are used as stored. Raises
+    ``NotFoundError``, and for logins ``NeedsReconnectError`` or ``ProviderUnavailableError``.
     """
+    if integration.auth_method is AuthMethod.OAUTH:
+        return await fresh_credentials(services, integration)
     found = await services.integrations.get_with_credentials(integration.owner, integration.id)
     if found is None:
         raise NotFoundError()

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
-from app.domain.errors import InvalidTokenError, MissingPermissionsError
-from app.domain.models import Integration, IntegrationStatus
+from app.domain.errors import (
+    InsufficientRoleError,
+    InvalidTokenError,
+    MissingPermissionsError,
+    NeedsReconnectError,
+    NotFoundError,
+)
+from app.domain.models import AuthMethod, Integration, IntegrationStatus
+from app.services.credentials import usable_credentials
+from app.services.oauth_connect import verify_login
 from app.services.wiring import Services
 
 
@@ -13,8 +21,14 @@ async def verify_integration(services: Services, owner: str, integration_id: str
     A token the host no longer accepts, or that lost required permissions, sets
     ``NEEDS_RECONNECT``; a token that passes is ``ACTIVE`` again with refreshed account details and
     permissions. ``ProviderUnavailableError`` leaves the status as it was: an outage is not the
-    user's token's fault.
+    user's token's fault. A login is renewed first when due (``usable_credentials``) and checked as
+    at connect time; its tokens are left as they are.
     """
+    current = await services.integrations.get(owner, integration_id)
+    if current is None:
+        return None
+    if current.auth_method is AuthMethod.OAUTH:
+        return await _verify_login(services, owner, current)
     found = await services.integrations.get_with_credentials(owner, integration_id)
     if found is None:
         return None
@@ -33,3 +47,29 @@ async def verify_integration(services: Services, owner: str, integration_id: str
     return await services.integrations.replace_token(
         owner, integration_id, verified, credentials, integration.auth_method, now
     )
+
+
+async def _verify_login(services: Services, owner: str, integration: Integration) -> Integration | None:
+    try:
+        credentials = await usable_credentials(services, integration)
+    except NotFoundError:
+        return None
+    except NeedsReconnectError:
+        return await services.integrations.set_status(
+            owner, integration.id, IntegrationStatus.NEEDS_RECONNECT, verified_at=services.clock()
+        )
+    resource = integration.resource
+    installation_id = (
+        resource.ids[0] if resource and resource.kind == "installations" and resource.ids else None
+    )
+    try:
+        verified = await verify_login(
+            services, integration.endpoint, integration.token_kind, credentials.access_token, installation_id
+        )
+    except (InvalidTokenError, MissingPermissionsError, InsufficientRoleError):
+        verified = None
+    if verified is None or verified.account.id != integration.account.id:
+        return await services.integrations.set_status(
+            owner, integration.id, IntegrationStatus.NEEDS_RECONNECT, verified_at=services.clock()
+        )
+    return await services.integrations.record_verified(owner, integration, verified, services.clock())

@@ -46,6 +46,16 @@ class SaveResult:
     created: bool
 
 
+@dataclass(frozen=True)
+class RefreshView:
+    """An integration with its credentials and the state of its refresh lease."""
+
+    integration: Integration
+    credentials: Credentials
+    lease_holder: str | None
+    lease_expires_at: datetime | None
+
+
 def _object_id(value: str) -> ObjectId | None:
     try:
         return ObjectId(value)
@@ -221,6 +231,116 @@ class IntegrationRepository:
                 )
                 rotated += result.modified_count
         return rotated
+
+    # --- refresh of login tokens (see services/token_refresh.py for the protocol) -----------------
+
+    @unavailable_on_failure
+    async def get_for_refresh(self, owner: str, integration_id: str) -> RefreshView | None:
+        """The integration, its credentials and who holds its refresh lease, read together."""
+        oid = _object_id(integration_id)
+        if oid is None:
+            return None
+        doc = await self._collection.find_one({"_id": oid, "owner": owner})
+        if doc is None:
+            return None
+        lease = doc.get("refreshLease") or {}
+        return RefreshView(
+            integration=_to_integration(doc),
+            credentials=self._credentials(doc),
+            lease_holder=lease.get("holder"),
+            lease_expires_at=_as_utc(lease.get("expiresAt")),
+        )
+
+    @unavailable_on_failure
+    async def take_refresh_lease(
+        self, integration_id: str, version: int, holder: str, now: datetime, until: datetime
+    ) -> bool:
+        """Become the one that refreshes: only at ``version`` and when no live lease exists."""
+        oid = _object_id(integration_id)
+        if oid is None:
+            return False
+        doc = await self._collection.find_one_and_update(
+            {
+                "_id": oid,
+                "version": version,
+                "$or": [{"refreshLease": None}, {"refreshLease.expiresAt": {"$lte": now}}],
+            },
+            {"$set": {"refreshLease": {"holder": holder, "expiresAt": until}}},
+            projection={"_id": 1},
+        )
+        return doc is not None
+
+    @unavailable_on_failure
+    async def store_refreshed(
+        self, integration_id: str, holder: str, version: int, credentials: Credentials, now: datetime
+    ) -> tuple[Integration, Credentials] | None:
+        """Store the new pair (version + 1, lease removed) while holding the lease at ``version``.
+
+        If the lease ran out and another replica took it over but stored nothing yet, the pair is still
+        stored while the version is unchanged: the host has already spent the old refresh token, so
+        this pair is the only live one. None when a newer pair exists or the integration is gone.
+        """
+        oid = _object_id(integration_id)
+        if oid is None:
+            return None
+        update = {
+            "$set": self._secret_fields(integration_id, credentials)
+            | {"expiresAt": credentials.expires_at, "updatedAt": now},
+            "$unset": {"refreshLease": ""},
+            "$inc": {"version": 1},
+        }
+        doc = await self._collection.find_one_and_update(
+            {"_id": oid, "version": version, "refreshLease.holder": holder},
+            update,
+            return_document=ReturnDocument.AFTER,
+        )
+        if doc is None:
+            doc = await self._collection.find_one_and_update(
+                {"_id": oid, "version": version}, update, return_document=ReturnDocument.AFTER
+            )
+        if doc is None:
+            return None
+        return _to_integration(doc), self._credentials(doc)
+
+    @unavailable_on_failure
+    async def release_refresh_lease(
+        self, integration_id: str, holder: str, now: datetime, *, needs_reconnect: bool = False
+    ) -> bool:
+        """Give the lease up after a failed refresh; the stored tokens stay as they are.
+
+        ``needs_reconnect``: the host refused the refresh token for good. False when the lease was
+        no longer ours (another replica took it over, or stored a new pair meanwhile).
+        """
+        oid = _object_id(integration_id)
+        if oid is None:
+            return False
+        update: Document = {"$unset": {"refreshLease": ""}}
+        if needs_reconnect:
+            update["$set"] = {"status": IntegrationStatus.NEEDS_RECONNECT.value, "updatedAt": now}
+        result = await self._collection.update_one({"_id": oid, "refreshLease.holder": holder}, update)
+        return result.matched_count == 1
+
+    @unavailable_on_failure
+    async def record_verified(
+        self, owner: str, integration: Integration, verified: VerifiedToken, now: datetime
+    ) -> Integration | None:
+        """Record what verifying a login token found, leaving its tokens, expiry and version alone.
+
+        A refresh may store a new pair at any moment; rewriting the secrets here could put back a
+        refresh token the host has already spent.
+        """
+        oid = _object_id(integration.id)
+        if oid is None:
+            return None
+        fields = self._verified_fields(integration.endpoint, integration.auth_method, verified, now)
+        fields.pop("expiresAt")
+        doc = await self._collection.find_one_and_update(
+            {"_id": oid, "owner": owner, "accountId": verified.account.id},
+            {"$set": fields},
+            projection={"secrets": 0},
+            return_document=ReturnDocument.AFTER,
+        )
+        return _to_integration(doc) if doc is not None else None
 
     def _credentials(self, doc: Document) -> Credentials:
         secrets = doc.get("secrets") or {}

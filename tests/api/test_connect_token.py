@@ -86,7 +86,9 @@ def github_user(
 ) -> respx.Route:
     body = replay("github", "user.oauth-scopes.codecov-2020.json").json() | {"id": user_id}
     return hosts.get(f"{GITHUB_API}/user", headers={"Authorization": f"Bearer {token}"}).mock(
-        return_value=replay("github", "user.oauth-scopes.codecov-2020.json", headers={"X-OAuth-Scopes": scopes}, body=body)
+        return_value=replay(
+            "github", "user.oauth-scopes.codecov-2020.json", headers={"X-OAuth-Scopes": scopes}, body=body
+        )
     )
 
 
@@ -113,7 +115,9 @@ async def stored_documents(raw_db: Database) -> list[dict[str, Any]]:
     return [doc async for doc in raw_db.db["integrations"].find({})]
 
 
-def assert_secret_nowhere(secret: str, api: GraphQLTestClient, caplog: pytest.LogCaptureFixture, docs: Any) -> None:
+def assert_secret_nowhere(
+    secret: str, api: GraphQLTestClient, caplog: pytest.LogCaptureFixture, docs: Any
+) -> None:
     for response in api.responses:
         assert secret not in response.text
     for record in caplog.records:
@@ -188,7 +192,9 @@ async def test_host_down_is_unavailable(api: GraphQLTestClient, hosts: respx.Moc
 
 
 async def test_github_with_another_host_is_refused(api: GraphQLTestClient) -> None:
-    body = await api.execute(CONNECT, {"input": {"provider": "GITHUB", "token": CLASSIC, "host": "gitlab.example.com"}})
+    body = await api.execute(
+        CONNECT, {"input": {"provider": "GITHUB", "token": CLASSIC, "host": "gitlab.example.com"}}
+    )
     assert body["data"]["connectGitToken"]["__typename"] == "HostNotAllowedError"
 
 
@@ -223,7 +229,9 @@ async def test_self_hosted_gitlab_personal_token_is_accepted_with_a_normalised_h
     api: GraphQLTestClient, hosts: respx.MockRouter, entered: str, key: str, api_url: str
 ) -> None:
     gitlab_personal_token(hosts, api_url, ["api", "read_repository", "write_repository"])
-    body = await api.execute(CONNECT, {"input": {"provider": "GITLAB", "token": GITLAB_TOKEN, "host": entered}})
+    body = await api.execute(
+        CONNECT, {"input": {"provider": "GITLAB", "token": GITLAB_TOKEN, "host": entered}}
+    )
     result = body["data"]["connectGitToken"]
     assert result["__typename"] == "Integration", result
     assert result["host"] == key
@@ -242,16 +250,18 @@ async def test_gitlab_token_without_write_repository_is_refused(
     assert await stored_documents(raw_db) == []
 
 
-async def test_gitlab_developer_is_refused_naming_the_role(api: GraphQLTestClient, hosts: respx.MockRouter) -> None:
+async def test_gitlab_developer_is_refused_naming_the_role(
+    api: GraphQLTestClient, hosts: respx.MockRouter
+) -> None:
     api_url = "https://gitlab.com/api/v4"
     hosts.get(f"{api_url}/personal_access_tokens/self").respond(
         json={"id": 1, "active": True, "revoked": False, "scopes": ["api", "read_repository", "write_repository"],
               "user_id": 3, "expires_at": None}
     )  # fmt: skip
     hosts.get(f"{api_url}/user").mock(return_value=replay("gitlab", "user.codecov-2018.json"))
-    hosts.get(f"{api_url}/personal_access_tokens/self/associations", params={"min_access_level": "40"}).respond(
-        json={"groups": [], "projects": []}
-    )
+    hosts.get(
+        f"{api_url}/personal_access_tokens/self/associations", params={"min_access_level": "40"}
+    ).respond(json={"groups": [], "projects": []})
     hosts.get(f"{api_url}/personal_access_tokens/self/associations").respond(
         json={"groups": [{"id": 2, "name": "team", "web_url": "https://gitlab.com/groups/team", "access_levels": 30}],
               "projects": []}
@@ -282,7 +292,9 @@ async def test_gitlab_developer_is_refused_naming_the_role(api: GraphQLTestClien
 async def test_hosts_that_could_reach_inside_are_refused_before_any_request(
     api: GraphQLTestClient, hosts: respx.MockRouter, raw_db: Database, entered: str
 ) -> None:
-    body = await api.execute(CONNECT, {"input": {"provider": "GITLAB", "token": GITLAB_TOKEN, "host": entered}})
+    body = await api.execute(
+        CONNECT, {"input": {"provider": "GITLAB", "token": GITLAB_TOKEN, "host": entered}}
+    )
     result = body["data"]["connectGitToken"]
     assert result["__typename"] == "HostNotAllowedError", result
     assert "user:pass" not in result["message"]
@@ -290,8 +302,12 @@ async def test_hosts_that_could_reach_inside_are_refused_before_any_request(
     assert await stored_documents(raw_db) == []
 
 
-async def test_unknown_host_name_says_it_cannot_be_found(api: GraphQLTestClient, hosts: respx.MockRouter) -> None:
-    body = await api.execute(CONNECT, {"input": {"provider": "GITLAB", "token": GITLAB_TOKEN, "host": "nope.example.org"}})
+async def test_unknown_host_name_says_it_cannot_be_found(
+    api: GraphQLTestClient, hosts: respx.MockRouter
+) -> None:
+    body = await api.execute(
+        CONNECT, {"input": {"provider": "GITLAB", "token": GITLAB_TOKEN, "host": "nope.example.org"}}
+    )
     result = body["data"]["connectGitToken"]
     assert result["__typename"] == "ProviderUnavailableError"
     assert "nope.example.org" in result["message"]
@@ -301,7 +317,9 @@ async def test_allowlisted_private_host_may_use_http(settings: Settings, hosts: 
     from dataclasses import replace
 
     allowed = replace(settings, git_host_allowlist=("10.0.0.0/8",))
-    gitlab_personal_token(hosts, "http://internal.example.com/api/v4", ["api", "read_repository", "write_repository"])
+    gitlab_personal_token(
+        hosts, "http://internal.example.com/api/v4", ["api", "read_repository", "write_repository"]
+    )
     async with (
         httpx.AsyncClient() as upstream,
         running_app(allowed, upstream, resolver=fake_resolver) as app,
@@ -309,13 +327,16 @@ async def test_allowlisted_private_host_may_use_http(settings: Settings, hosts: 
     ):
         api = GraphQLTestClient(http, allowed)
         body = await api.execute(
-            CONNECT, {"input": {"provider": "GITLAB", "token": GITLAB_TOKEN, "host": "http://internal.example.com"}}
+            CONNECT,
+            {"input": {"provider": "GITLAB", "token": GITLAB_TOKEN, "host": "http://internal.example.com"}},
         )
     assert body["data"]["connectGitToken"]["__typename"] == "Integration"
     assert body["data"]["connectGitToken"]["host"] == "internal.example.com"
 
 
-async def test_gitlab_redirect_is_not_followed_with_the_token(api: GraphQLTestClient, hosts: respx.MockRouter) -> None:
+async def test_gitlab_redirect_is_not_followed_with_the_token(
+    api: GraphQLTestClient, hosts: respx.MockRouter
+) -> None:
     hosts.get("https://gitlab.example.com/api/v4/personal_access_tokens/self").respond(
         301, headers={"Location": "http://169.254.169.254/latest/meta-data/"}
     )
@@ -377,7 +398,9 @@ async def test_update_with_another_accounts_token_is_refused(
     assert (await stored_documents(raw_db))[0]["secrets"]["accessToken"] == before
 
 
-async def test_verify_marks_a_rejected_token_needs_reconnect(api: GraphQLTestClient, hosts: respx.MockRouter) -> None:
+async def test_verify_marks_a_rejected_token_needs_reconnect(
+    api: GraphQLTestClient, hosts: respx.MockRouter
+) -> None:
     integration_id = await connect_classic(api, hosts)
     hosts.routes.clear()
     github_rejects(hosts, CLASSIC)
@@ -391,7 +414,9 @@ async def test_verify_marks_a_rejected_token_needs_reconnect(api: GraphQLTestCli
     assert body["data"]["verifyGitIntegration"]["status"] == "ACTIVE"
 
 
-async def test_verify_during_an_outage_keeps_the_status(api: GraphQLTestClient, hosts: respx.MockRouter) -> None:
+async def test_verify_during_an_outage_keeps_the_status(
+    api: GraphQLTestClient, hosts: respx.MockRouter
+) -> None:
     integration_id = await connect_classic(api, hosts)
     hosts.routes.clear()
     hosts.get(f"{GITHUB_API}/user").respond(503)
@@ -401,7 +426,9 @@ async def test_verify_during_an_outage_keeps_the_status(api: GraphQLTestClient, 
     assert listed["data"]["integrations"] == [{"status": "ACTIVE"}]
 
 
-async def test_disconnect_removes_it(api: GraphQLTestClient, hosts: respx.MockRouter, raw_db: Database) -> None:
+async def test_disconnect_removes_it(
+    api: GraphQLTestClient, hosts: respx.MockRouter, raw_db: Database
+) -> None:
     integration_id = await connect_classic(api, hosts)
     body = await api.execute(DISCONNECT, {"id": integration_id})
     assert body["data"]["disconnectGitIntegration"]["__typename"] == "DisconnectedIntegration"
@@ -424,6 +451,8 @@ async def test_another_users_id_behaves_like_a_missing_one(
         theirs = await api.execute(operation, {"id": integration_id, **variables}, user="mallory")
         nobody = await api.execute(operation, {"id": missing, **variables}, user="mallory")
         assert theirs["data"] == nobody["data"]
-    query = await api.execute("query($id: ID!) { integration(id: $id) { id } }", {"id": integration_id}, user="mallory")
+    query = await api.execute(
+        "query($id: ID!) { integration(id: $id) { id } }", {"id": integration_id}, user="mallory"
+    )
     assert query["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     assert len(await stored_documents(raw_db)) == 1

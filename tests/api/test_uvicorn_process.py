@@ -31,7 +31,9 @@ def wait_until_healthy(url: str, process: subprocess.Popen[bytes], timeout: floa
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"server exited early: {process.stderr.read().decode() if process.stderr else ''}")
+            raise AssertionError(
+                f"server exited early: {process.stderr.read().decode() if process.stderr else ''}"
+            )
         try:
             if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
                 return
@@ -60,7 +62,11 @@ def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "AUTH_", "ENCRYPTION_"))}
     env |= {"DATA_DIR": str(tmp_path / "data"), "PORT": str(port), "APP_ENV": "development"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, "-m", "app", "serve"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -104,7 +110,7 @@ async def test_served_api_answers_a_real_graphql_client_and_stops_cleanly(
     assert process.wait(timeout=30) == 0
     time.sleep(0.2)
     for pid in database_children:
-        assert not Path(f"/proc/{pid}").exists() or "Z" in (Path(f"/proc/{pid}/stat").read_text().split()[2]), (
-            "embedded database left running"
-        )
+        assert (
+            not Path(f"/proc/{pid}").exists() or "Z" in (Path(f"/proc/{pid}/stat").read_text().split()[2])
+        ), "embedded database left running"
     assert (data_dir / "db").is_dir(), "embedded database files live under DATA_DIR"

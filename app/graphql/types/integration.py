@@ -7,7 +7,9 @@ from datetime import datetime
 import strawberry
 
 from app.domain import models
+from app.graphql.context import Info
 from app.graphql.types.node import Node, to_global_id
+from app.graphql.types.repository import RepositoryConnection, resolve_repositories
 
 GitProvider = strawberry.enum(models.GitProvider, name="GitProvider")
 AuthMethod = strawberry.enum(models.AuthMethod, name="AuthMethod")
@@ -46,6 +48,20 @@ class IntegrationType(Node):
     last_verified_at: datetime | None
     manage_access_url: str | None = strawberry.field(description="Where the user widens the access.")
     domain: strawberry.Private[models.Integration]
+
+    @strawberry.field(
+        description="Repositories to deploy from, most recently pushed first. `search` matches names "
+        "(GitLab: as GitLab searches); `first` is 1..100; `refresh` asks the host instead of the cache."
+    )
+    async def repositories(
+        self,
+        info: Info,
+        search: str | None = None,
+        first: int = 30,
+        after: str | None = None,
+        refresh: bool = False,
+    ) -> RepositoryConnection:
+        return await resolve_repositories(info, self.domain, search, first, after, refresh)
 
     @classmethod
     def from_domain(cls, integration: models.Integration) -> IntegrationType:
