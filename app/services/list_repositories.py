@@ -192,12 +192,18 @@ async def _listing(
     refresh: bool,
 ) -> CachedListing:
     _require_active(integration)
-    stored = await services.repository_cache.load(integration.id, key)
-    if stored is not None and stored.scope != scope_of(integration):
-        stored = None  # the integration now reaches something else (another token, grant or resource)
-    fresh_for = timedelta(seconds=services.settings.repository_cache_seconds)
-    if stored is not None and not refresh and services.clock() - stored.fetched_at < fresh_for:
-        return stored
+    flight_key = (integration.id, key)
+    stored: CachedListing | None = None
+    # A running flight (its tail included) is joined before the cache is read: read first, and a
+    # flight that lands between the read and the join would leave this caller with neither its
+    # result nor its saved list, and it would walk the host again.
+    if not services.listing_flights.running(flight_key):
+        stored = await services.repository_cache.load(integration.id, key)
+        if stored is not None and stored.scope != scope_of(integration):
+            stored = None  # the integration now reaches something else (another token, grant or resource)
+        fresh_for = timedelta(seconds=services.settings.repository_cache_seconds)
+        if stored is not None and not refresh and services.clock() - stored.fetched_at < fresh_for:
+            return stored
 
     async def walk() -> StagedListing:
         return await _walk_host(services, integration, client, key, search, stored, refresh=refresh)
@@ -207,7 +213,7 @@ async def _listing(
             await services.repository_cache.commit(staged)
 
     # Callers get the list as soon as the host has answered; saving it is the flight's tail.
-    staged = await services.listing_flights.run((integration.id, key), walk, after=save)
+    staged = await services.listing_flights.run(flight_key, walk, after=save)
     return staged.cached
 
 
