@@ -57,11 +57,14 @@ class IntegrationType(Node):
         self,
         info: Info,
         search: str | None = None,
-        first: int = 30,
+        first: int | None = 30,
         after: str | None = None,
-        refresh: bool = False,
+        refresh: bool | None = False,
     ) -> RepositoryConnection:
-        return await resolve_repositories(info, self.domain, search, first, after, refresh)
+        # Nullable as the contract has them: an explicit null means the default.
+        return await resolve_repositories(
+            info, self.domain, search, 30 if first is None else first, after, bool(refresh)
+        )
 
     @classmethod
     def from_domain(cls, integration: models.Integration) -> IntegrationType:

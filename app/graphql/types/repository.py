@@ -49,7 +49,8 @@ class RepositoryType(Node):
     repository: strawberry.Private[models.Repository]
 
     @strawberry.field(description="The repository's branches (first 1..100), in the host's order.")
-    async def branches(self, info: Info, first: int = 100) -> list[BranchType]:
+    async def branches(self, info: Info, first: int | None = 100) -> list[BranchType]:
+        first = 100 if first is None else first  # nullable as the contract has it: null means the default
         loaders = await info.context.loaders_for_caller()
         loaders.integration.prime(self.integration.id, self.integration)
         found = await loaders.branches.load((self.integration.id, self.repository.id, first))
