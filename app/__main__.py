@@ -7,8 +7,10 @@ import asyncio
 import contextlib
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 from app.domain.errors import ConfigurationError
 from app.observability import configure_logging
@@ -27,6 +29,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.main import create_app
+    from app.metrics import MULTIPROCESS_VARIABLE, prepare_multiprocess_directory
     from app.storage.mongo import EmbeddedMongo, embedded_storage_path
 
     settings = _settings()
@@ -37,6 +40,14 @@ def serve(args: argparse.Namespace) -> int:
             embedded = stack.enter_context(EmbeddedMongo(embedded_storage_path(settings.data_dir)))
             settings = replace(settings, mongodb_uri=Secret(embedded.uri))
             os.environ["MONGODB_URI"] = embedded.uri
+        metrics_dir = settings.prometheus_multiproc_dir
+        if metrics_dir is None and args.workers > 1:
+            # Without a shared directory each worker would answer /metrics with its own numbers.
+            shared = stack.enter_context(tempfile.TemporaryDirectory(prefix="git-integrations-metrics-"))
+            metrics_dir = Path(shared)
+            os.environ[MULTIPROCESS_VARIABLE] = str(metrics_dir)
+        if metrics_dir is not None:
+            prepare_multiprocess_directory(metrics_dir)
         host = args.host or settings.host
         port = args.port or settings.port
         if args.workers > 1:

@@ -19,8 +19,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from app.domain.errors import PublicError
+from app.domain.models import AuthMethod
 from app.graphql.types.node import to_global_id
-from app.observability import current_request_id
+from app.metrics import record_connect_attempt
+from app.observability import current_request_id, note
 from app.services.oauth_connect import claim_state, finish_oauth
 from app.services.wiring import Services
 
@@ -48,7 +50,9 @@ async def oauth_callback(request: Request, services: Services) -> Response:
     try:
         pending = await claim_state(services, state)
     except PublicError as exc:  # an invalid state, or the database is unavailable
+        note(outcome=exc.code)
         return _page(400 if exc.code == "INVALID_OAUTH_STATE" else 503, "Sign-in not completed", exc.message)
+    note(user_id=pending.owner)  # the browser carries no JWT: the state says whose sign-in this is
     host_error = query.get("error")
     if host_error:
         # The user cancelled, or the host refused to start the sign-in: the flow ends here.
@@ -56,9 +60,11 @@ async def oauth_callback(request: Request, services: Services) -> Response:
         log.info(
             "oauth: the host ended the sign-in", extra={"reason": "access_denied" if denied else "error"}
         )
+        code = "ACCESS_DENIED" if denied else "OAUTH_EXCHANGE_FAILED"
+        record_connect_attempt(pending.provider.value, AuthMethod.OAUTH.value, pending.token_kind.value, code)
         return _finish(
             pending.return_to,
-            ("error", "ACCESS_DENIED" if denied else "OAUTH_EXCHANGE_FAILED"),
+            ("error", code),
             "The sign-in was cancelled at the Git host." if denied else "The Git host refused the sign-in.",
         )
     try:
@@ -82,6 +88,7 @@ async def oauth_callback(request: Request, services: Services) -> Response:
 
 
 def _finish(return_to: str | None, result: tuple[str, str], message: str) -> Response:
+    note(outcome="ok" if result[0] == "integration" else result[1])
     if return_to is None:
         ok = result[0] == "integration"
         return _page(200 if ok else 400, "Connected" if ok else "Sign-in not completed", message)

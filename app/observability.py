@@ -83,6 +83,11 @@ class SecretRedactingFilter(logging.Filter):
         return True
 
 
+# Even with LOG_LEVEL=DEBUG: httpx logs every URL at INFO, and httpcore every response's headers at
+# DEBUG (a host's redirect to the OAuth callback carries the code and the state in its Location).
+QUIET_LIBRARIES = ("httpx", "httpcore")
+
+
 def configure_logging(level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
@@ -95,7 +100,8 @@ def configure_logging(level: str = "INFO") -> None:
         logging.getLogger(name).propagate = True
     # Our own request line replaces uvicorn's access log (which would log query strings).
     logging.getLogger("uvicorn.access").disabled = True
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for name in QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 class RequestLogMiddleware:
@@ -132,6 +138,10 @@ class RequestLogMiddleware:
                 self.log.info(
                     "request",
                     extra={
+                        # Every line has these; GraphQL (operation, outcome) and auth (user) fill them in.
+                        "operation": None,
+                        "user_id": None,
+                        "outcome": "ok" if status < 400 else f"HTTP_{status}",
                         **fields,
                         "method": scope.get("method"),
                         "path": scope.get("path"),

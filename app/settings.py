@@ -55,6 +55,7 @@ KNOWN_VARIABLES: frozenset[str] = frozenset(
         "GRAPHIQL",
         "LOG_LEVEL",
         "HTTP_TIMEOUT_SECONDS",
+        "PROMETHEUS_MULTIPROC_DIR",
     }
 )
 _KID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -124,6 +125,8 @@ class Settings:
     graphiql: bool = True
     log_level: str = "INFO"
     http_timeout_seconds: float = 10.0
+    # Read by prometheus-client itself at import (app.metrics); here so that `serve` can prepare it.
+    prometheus_multiproc_dir: Path | None = None
     generated_secrets: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -161,6 +164,7 @@ class Settings:
             graphiql=env.boolean("GRAPHIQL", not production),
             log_level=env.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", upper=True),
             http_timeout_seconds=env.number("HTTP_TIMEOUT_SECONDS", 10.0, minimum=0.1, maximum=300.0),
+            prometheus_multiproc_dir=env.directory("PROMETHEUS_MULTIPROC_DIR"),
         )
         if settings.auth_jwt_secret and settings.auth_jwks_url:
             raise ConfigurationError("AUTH_JWT_SECRET and AUTH_JWKS_URL: set one of them, not both")
@@ -289,6 +293,15 @@ class _Env:
         if not minimum <= number <= maximum:
             raise ConfigurationError(f"{name}: must be between {minimum} and {maximum}, not {number}")
         return number
+
+    def directory(self, name: str) -> Path | None:
+        value = self.optional(name)
+        if value is None:
+            return None
+        path = Path(value)
+        if path.exists() and not path.is_dir():
+            raise ConfigurationError(f"{name}: {value!r} exists and is not a directory")
+        return path
 
     def boolean(self, name: str, default: bool) -> bool:
         value = self.optional(name)

@@ -9,12 +9,14 @@ sees "Internal error" and the request id, the log gets the details.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors, SchemaExtension
 
 from app.domain.errors import PublicError
+from app.metrics import record_graphql_request
 from app.observability import current_request_id, note
 
 log = logging.getLogger(__name__)
@@ -50,12 +52,15 @@ class MaskInternalErrors(MaskErrors):
 
 
 class OperationLog(SchemaExtension):
-    """Puts the operation name and its outcome on the request's log line."""
+    """Puts the operation name and its outcome on the request's log line, and counts it in the metrics."""
 
     def on_operation(self) -> Iterator[None]:
+        started = time.perf_counter()
         yield
         context = self.execution_context
         result = context.result
         errors = getattr(result, "errors", None) or []
         codes = sorted({str((e.extensions or {}).get("code", "GRAPHQL_ERROR")) for e in errors})
-        note(operation=context.operation_name or "anonymous", outcome=",".join(codes) if codes else "ok")
+        outcome = ",".join(codes) if codes else "ok"
+        note(operation=context.operation_name or "anonymous", outcome=outcome)
+        record_graphql_request(context.operation_name, outcome, time.perf_counter() - started)

@@ -27,11 +27,13 @@ from typing import Any
 import httpx
 
 from app.domain.errors import HostNotAllowedError, ProviderUnavailableError, RateLimitedError
+from app.metrics import record_upstream_request
 from app.providers.hosts import HostRefusedError
 
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 
-# How many upstream requests the current GraphQL request made (read by logs, metrics and tests).
+# How many upstream requests the current GraphQL request made (read by the request log and tests;
+# app.metrics counts every request by host, endpoint family and status).
 _upstream_requests: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
     "upstream_requests", default=None
 )
@@ -178,6 +180,7 @@ class HostHTTP:
         auth: httpx.Auth | None = None,
     ) -> httpx.Response:
         _count_upstream()
+        started = time.perf_counter()
         try:
             response = await self._client.request(
                 method,
@@ -191,8 +194,10 @@ class HostHTTP:
             )
             await response.aread()
         except httpx.TimeoutException as exc:
+            record_upstream_request(self.host, url, None, time.perf_counter() - started)
             raise ProviderUnavailableError(f"{self.host} did not answer in time; try again later.") from exc
         except (httpx.TransportError, httpx.DecodingError) as exc:
+            record_upstream_request(self.host, url, None, time.perf_counter() - started)
             refused = exc.__cause__
             if isinstance(refused, HostRefusedError):
                 # The SSRF guard refused the address at connect time (e.g. DNS now points inside).
@@ -202,6 +207,13 @@ class HostHTTP:
             raise ProviderUnavailableError(
                 f"Could not reach {self.host} ({_describe_transport_error(exc)}); check the address or try again later."
             ) from exc
+        record_upstream_request(
+            self.host,
+            url,
+            response.status_code,
+            time.perf_counter() - started,
+            response.headers.get("x-ratelimit-remaining") or response.headers.get("ratelimit-remaining"),
+        )
         return response
 
     def _raise_for_rate_limit(self, response: httpx.Response) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from app.domain.errors import InvalidTokenError
-from app.domain.models import AuthMethod, Credentials, GitProvider, Integration
+from app.domain.models import AuthMethod, Credentials, GitProvider, Integration, TokenKind
+from app.metrics import error_code, record_connect_attempt
 from app.services.wiring import Services
 
 
@@ -15,16 +16,24 @@ async def connect_token(
     Connecting the same account on the same host again updates that integration. Raises the
     ``ConnectError`` subclasses and ``ProviderUnavailableError``; nothing is stored when it raises.
     """
-    endpoint = await services.hosts.endpoint_for(provider, host)
-    verified = await services.hosts.client(endpoint).verify_token(token)
-    saved = await services.integrations.save_verified(
-        owner,
-        endpoint,
-        AuthMethod.ACCESS_TOKEN,
-        verified,
-        Credentials(access_token=token.strip(), expires_at=verified.expires_at),
-        services.clock(),
-    )
+    method = AuthMethod.ACCESS_TOKEN.value
+    kind: TokenKind | None = None  # unknown until the host has described the token
+    try:
+        endpoint = await services.hosts.endpoint_for(provider, host)
+        verified = await services.hosts.client(endpoint).verify_token(token)
+        kind = verified.token_kind
+        saved = await services.integrations.save_verified(
+            owner,
+            endpoint,
+            AuthMethod.ACCESS_TOKEN,
+            verified,
+            Credentials(access_token=token.strip(), expires_at=verified.expires_at),
+            services.clock(),
+        )
+    except Exception as exc:
+        record_connect_attempt(provider.value, method, kind.value if kind else None, error_code(exc))
+        raise
+    record_connect_attempt(provider.value, method, verified.token_kind.value, "connected")
     return saved.integration
 
 

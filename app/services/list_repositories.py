@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from app.domain.errors import BadUserInputError, NeedsReconnectError, ProviderUnavailableError
 from app.domain.listing import sort_key
 from app.domain.models import Branch, Integration, IntegrationStatus, Repository, RepositoryAccess
+from app.metrics import record_repository_cache
 from app.providers.github import GitHubClient
 from app.providers.gitlab import GitLabClient
 from app.services.credentials import usable_credentials
@@ -203,17 +204,29 @@ async def _listing(
             stored = None  # the integration now reaches something else (another token, grant or resource)
         fresh_for = timedelta(seconds=services.settings.repository_cache_seconds)
         if stored is not None and not refresh and services.clock() - stored.fetched_at < fresh_for:
+            record_repository_cache(integration.provider.value, "hit")
             return stored
+    walked = False
 
     async def walk() -> StagedListing:
+        nonlocal walked
+        walked = True
+        record_repository_cache(integration.provider.value, "miss" if stored is None else "revalidate")
         return await _walk_host(services, integration, client, key, search, stored, refresh=refresh)
 
     async def save(staged: StagedListing) -> None:
         if staged.writes:
             await services.repository_cache.commit(staged)
+            # A disconnect while the host was being asked has already dropped the integration's
+            # cache (it deletes the integration first, then its cache): checked after the write, so
+            # either it removed this list or this sees the integration gone and removes it itself.
+            if await services.integrations.get(integration.owner, integration.id) is None:
+                await services.repository_cache.delete_for_integration(integration.id)
 
     # Callers get the list as soon as the host has answered; saving it is the flight's tail.
     staged = await services.listing_flights.run(flight_key, walk, after=save)
+    if not walked:
+        record_repository_cache(integration.provider.value, "joined")  # another request's walk
     return staged.cached
 
 

@@ -33,6 +33,7 @@ from app.domain.models import (
     TokenKind,
     VerifiedToken,
 )
+from app.metrics import error_code, record_connect_attempt
 from app.providers.github import GitHubClient
 from app.services.wiring import Services
 from app.storage.oauth_states import PendingAuthorization
@@ -122,11 +123,16 @@ async def claim_state(services: Services, state: str, *, owner: str | None = Non
     ``owner`` is None on the callback, where the browser carries no JWT and the state alone says
     whose sign-in it is.
     """
-    if not _STATE_FORMAT.fullmatch(state or ""):
-        raise InvalidOAuthStateError()
-    pending = await services.oauth_states.consume(state, services.clock(), owner=owner)
-    if pending is None:
-        raise InvalidOAuthStateError()
+    try:
+        if not _STATE_FORMAT.fullmatch(state or ""):
+            raise InvalidOAuthStateError()
+        pending = await services.oauth_states.consume(state, services.clock(), owner=owner)
+        if pending is None:
+            raise InvalidOAuthStateError()
+    except Exception as exc:
+        # Which host the sign-in was for is unknown without a valid state.
+        record_connect_attempt(None, AuthMethod.OAUTH.value, None, error_code(exc))
+        raise
     return pending
 
 
@@ -138,6 +144,19 @@ async def finish_oauth(
     Raises ``OAuthExchangeError``, ``MissingPermissionsError``, ``InsufficientRoleError`` or
     ``ProviderUnavailableError``; nothing is stored when it raises.
     """
+    provider, method, kind = pending.provider.value, AuthMethod.OAUTH.value, pending.token_kind.value
+    try:
+        integration = await _exchange_and_store(services, pending, code, installation_id)
+    except Exception as exc:
+        record_connect_attempt(provider, method, kind, error_code(exc))
+        raise
+    record_connect_attempt(provider, method, kind, "connected")
+    return integration
+
+
+async def _exchange_and_store(
+    services: Services, pending: PendingAuthorization, code: str | None, installation_id: str | None
+) -> Integration:
     server = services.oauth.find(pending.provider, pending.host)
     if server is None:
         raise OAuthExchangeError(

@@ -39,6 +39,7 @@ from app.domain.errors import (
     ProviderUnavailableError,
 )
 from app.domain.models import Credentials, Integration, IntegrationStatus
+from app.metrics import record_token_refresh
 from app.providers.oauth import REFUSED_REFRESH_REASONS
 from app.services.wiring import Services
 
@@ -74,6 +75,7 @@ async def fresh_credentials(services: Services, integration: Integration) -> Cre
     lease = lease_seconds(services)
     deadline = time.monotonic() + lease + 5
     watched: tuple[int, str] | None = None  # (version, holder) of another caller's live lease
+    was_due = False
     while True:
         view = await repository.get_for_refresh(integration.owner, integration.id)
         if view is None:
@@ -81,7 +83,10 @@ async def fresh_credentials(services: Services, integration: Integration) -> Cre
         current, credentials = view.integration, view.credentials
         now = services.clock()
         if not refresh_due(credentials, now):
+            if was_due:  # renewed by another request or replica while this one waited
+                record_token_refresh(current.provider.value, "waited")
             return credentials
+        was_due = True
         if current.status is IntegrationStatus.NEEDS_RECONNECT:
             raise _needs_reconnect(current)
         live = view.lease_holder is not None and (view.lease_expires_at or now) > now
@@ -118,6 +123,7 @@ async def _refresh_as_holder(
     assert credentials.refresh_token is not None
     if server is None:
         await repository.release_refresh_lease(integration.id, holder, services.clock())
+        record_token_refresh(integration.provider.value, "failed")
         raise ProviderUnavailableError(
             f"Login with {integration.host} is no longer configured on this service, so its access cannot "
             "be renewed; ask the operator, or connect with an access token."
@@ -131,14 +137,17 @@ async def _refresh_as_holder(
         )
         if not released:
             return None
+        record_token_refresh(integration.provider.value, "refused" if refused else "failed")
         if refused:
             log.info("oauth: refresh refused", extra={"integration_id": integration.id, "reason": exc.reason})
             raise _needs_reconnect(integration) from exc
         raise ProviderUnavailableError(
             f"{server.name} did not renew the access ({exc.reason}); try again later."
         ) from exc
-    except BaseException:
+    except BaseException as exc:
         # An outage, a rate limit or a cancellation: let the next request try again.
+        if isinstance(exc, Exception):
+            record_token_refresh(integration.provider.value, "failed")
         with contextlib.suppress(Exception):
             await asyncio.shield(repository.release_refresh_lease(integration.id, holder, services.clock()))
         raise
@@ -152,6 +161,7 @@ async def _refresh_as_holder(
     stored = await repository.store_refreshed(integration.id, holder, integration.version, renewed, now)
     if stored is not None:
         log.info("oauth: access token renewed", extra={"integration_id": integration.id})
+        record_token_refresh(integration.provider.value, "refreshed")
         return stored[1]
     if await repository.get_for_refresh(integration.owner, integration.id) is None:
         # Disconnected while we refreshed: the new token must not outlive the integration.

@@ -120,3 +120,13 @@ def test_lists_are_parsed() -> None:
     assert settings.frontend_origins == ("https://app.example.com", "http://localhost:3000")
     assert settings.git_host_allowlist == ("gitlab.internal", "10.0.0.0/8", "127.0.0.1")
     assert [k.kid for k in settings.encryption_keys] == ["a", "old"]
+
+
+def test_the_metrics_directory_may_be_missing_but_not_a_file(tmp_path: Path) -> None:
+    assert Settings.from_env({}).prometheus_multiproc_dir is None
+    missing = tmp_path / "metrics"
+    assert Settings.from_env({"PROMETHEUS_MULTIPROC_DIR": str(missing)}).prometheus_multiproc_dir == missing
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    with pytest.raises(ConfigurationError, match=r"^PROMETHEUS_MULTIPROC_DIR: "):
+        Settings.from_env({"PROMETHEUS_MULTIPROC_DIR": str(a_file)})
