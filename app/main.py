@@ -8,6 +8,7 @@ and closes them in reverse order on shutdown.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from strawberry.asgi import GraphQL
 from app.graphql.context import Context
 from app.graphql.schema import schema
 from app.limits import BodySizeLimitMiddleware
+from app.metrics import allow_hosts, exposition
 from app.oauth_callback import oauth_callback
 from app.observability import RequestLogMiddleware, current_request_id
 from app.providers.hosts import HostGuard, Resolver
@@ -53,6 +55,14 @@ class GraphQLApp(GraphQL[Context, None]):
     def __init__(self, services_ref: dict[str, Services], *, graphiql: bool) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None, allow_queries_via_get=False)
         self._services_ref = services_ref
+
+    def decode_json(self, data: str | bytes) -> object:
+        # json.loads recurses once per level of nesting: a small body of 100,000 "[" would end the
+        # request in a RecursionError (a 500). Strawberry answers a JSONDecodeError with a 400.
+        try:
+            return json.loads(data)
+        except RecursionError:
+            raise json.JSONDecodeError("nested too deeply", "", 0) from None
 
     async def get_context(self, request: Any, response: Any) -> Context:
         return Context(
@@ -111,6 +121,7 @@ async def open_services(
             hosts=GitHosts(settings, http, guard),
             authenticator=Authenticator(settings, http),
         )
+        allow_hosts([services.hosts.github.host, services.hosts.gitlab.host])  # operator-configured
         # Before the database closes: let listings that are still being saved finish.
         stack.push_async_callback(services.listing_flights.drain)
         yield services
@@ -135,6 +146,10 @@ def create_app(
 
     async def oauth_callback_endpoint(request: Request) -> Response:
         return await oauth_callback(request, services_ref["services"])
+
+    async def metrics(request: Request) -> Response:
+        body, content_type = exposition(request.headers.get("accept"))
+        return Response(body, media_type=content_type)
 
     async def readyz(request: Request) -> Response:
         services = services_ref.get("services")
@@ -164,6 +179,7 @@ def create_app(
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics),
             Route("/oauth/callback", oauth_callback_endpoint, methods=["GET"]),
             *([Mount("/static/graphiql", StaticFiles(directory=GRAPHIQL_DIR))] if settings.graphiql else []),
         ],
@@ -179,4 +195,7 @@ def app_from_env() -> Starlette:
 
     settings = load_settings()
     configure_logging(settings.log_level)
+    if settings.prometheus_multiproc_dir is not None:
+        # Each worker writes its metrics there (app.metrics); emptying it is for whoever starts them all.
+        settings.prometheus_multiproc_dir.mkdir(parents=True, exist_ok=True)
     return create_app(settings)

@@ -178,11 +178,16 @@ class Service:
 
 
 @contextlib.asynccontextmanager
-async def open_service(settings: Settings) -> AsyncIterator[Service]:
+async def open_service(settings: Settings, *, own_http_client: bool = False) -> AsyncIterator[Service]:
+    """The service in process. ``own_http_client``: it builds its HTTP client as in production (the SSRF
+    guard, ``HTTP_TIMEOUT_SECONDS``) instead of using a plain test client."""
     assert settings.mongodb_uri is not None
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri.reveal(), tz_aware=True)
     try:
-        async with httpx.AsyncClient() as upstream, running_app(settings, upstream) as app:
+        async with (
+            httpx.AsyncClient() as plain,
+            running_app(settings, None if own_http_client else plain) as app,
+        ):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as http:
                 yield Service(http, settings, mongo[settings.mongodb_database])

@@ -5,9 +5,12 @@ from __future__ import annotations
 from functools import partial
 
 import strawberry
+from graphql.error import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
+from app.graphql.document_cache import DocumentCache
 from app.graphql.errors import MaskInternalErrors, OperationLog
 from app.graphql.mutations.oauth import OAuthMutations
 from app.graphql.mutations.tokens import TokenMutations
@@ -24,8 +27,19 @@ class Mutation(TokenMutations, OAuthMutations):
     pass
 
 
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log nothing here. Strawberry would log every error with the lines of the query around it,
+        and a query may carry a token inline (``connectGitToken(input: {token: "..."})``). The
+        request's log line has the errors' codes (``OperationLog``); internal errors are logged, without
+        the query, by ``MaskInternalErrors``.
+        """
+
+
 def build_schema() -> strawberry.Schema:
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         types=[IntegrationType],
@@ -34,6 +48,7 @@ def build_schema() -> strawberry.Schema:
             partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
             partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
             partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
+            DocumentCache,  # after the limits: it parses and validates with them, once per document
             OperationLog,
             MaskInternalErrors,
         ],

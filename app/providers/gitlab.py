@@ -220,6 +220,11 @@ class GitLabClient:
             return body
         if status == 200 and isinstance(body, dict):
             return body
+        if status == 200 and body is None and "json" in response.headers.get("content-type", "").lower():
+            # Announced as JSON but unreadable: a garbled answer (a proxy, a cut connection) of a host
+            # that may well be GitLab, not another product. Telling the user to check the address
+            # (of gitlab.com, even) would be wrong: it may pass.
+            json_body(response, self.endpoint.host)  # raises ProviderUnavailableError
         if status in (200, 404) or body is None:
             raise self._not_gitlab()
         raise self._unexpected(response)

@@ -72,9 +72,12 @@ _BRACKETED_RE = re.compile(r"\[([^\[\]]*)\](?::(.*))?")
 _PATH_SEGMENT_RE = re.compile(r"[A-Za-z0-9._~\-]+")
 _NUMERIC_LABEL_RE = re.compile(r"0x[0-9a-f]*|[0-9]+")
 _ZONE_RE = re.compile(r"[A-Za-z0-9._~\-]+")
-# A GitLab token pasted into the host field is a syntactically valid host name: never echo it.
+# A GitLab token pasted into the host field is a syntactically valid host name, and a GitHub or
+# GitLab token pasted after it (https://host/ghp_...) a valid path segment: never echo either.
 _TOKEN_LIKE_RE = re.compile(
     r"(glpat|gldt|glrt|gloas|glptt|glsoat|glcbt|glimt|glagent|glffct|glft|gltst|glwt|glrtr)-"
+    r"|gh[pousr]_|github_pat_",
+    re.IGNORECASE,
 )
 
 
@@ -353,6 +356,12 @@ def _parse_path_prefix(path: str, hostname: str, netloc: str) -> str:
             netloc,
         )
     segment = segments[0]
+    if _TOKEN_LIKE_RE.match(segment):
+        raise _refuse(
+            "This looks like an access token, not a path: put the token in the token field and "
+            f"enter only the GitLab host here, {_EXAMPLE}.",
+            netloc,
+        )
     if not _PATH_SEGMENT_RE.fullmatch(segment) or segment in {".", ".."}:
         raise _refuse(
             "The path after the GitLab host may only contain letters, digits and . _ ~ -, "

@@ -23,7 +23,9 @@ from typing import Any, ParamSpec, TypeVar
 from pymongo import ASCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
+    BulkWriteError,
     ConnectionFailure,
+    CursorNotFound,
     ExecutionTimeout,
     OperationFailure,
     PyMongoError,
@@ -38,13 +40,54 @@ Document = dict[str, Any]
 P = ParamSpec("P")
 T = TypeVar("T")
 
-# Server error codes that mean "not now" rather than "this is wrong".
-_TRANSIENT_CODES = frozenset({6, 7, 89, 91, 189, 262, 9001, 10107, 11600, 11602, 13435, 13436})
+# Server error codes that mean "not now" rather than "this is wrong": the SDAM "not primary",
+# "node is recovering" and "shutting down" codes, and the retryable network and time-limit codes.
+_TRANSIENT_CODES = frozenset(
+    {
+        6,  # HostUnreachable
+        7,  # HostNotFound
+        50,  # MaxTimeMSExpired
+        89,  # NetworkTimeout
+        91,  # ShutdownInProgress
+        134,  # ReadConcernMajorityNotAvailableYet
+        189,  # PrimarySteppedDown
+        202,  # NetworkInterfaceExceededTimeLimit
+        262,  # ExceededTimeLimit
+        9001,  # SocketException
+        10058,  # LegacyNotPrimary
+        10107,  # NotWritablePrimary
+        11600,  # InterruptedAtShutdown
+        11602,  # InterruptedDueToReplStateChange
+        13435,  # NotPrimaryNoSecondaryOk
+        13436,  # NotPrimaryOrSecondary
+    }
+)
+# Labels the server or the driver puts on errors that the same operation may get past later.
+_TRANSIENT_LABELS = (
+    "RetryableWriteError",
+    "TransientTransactionError",
+    "SystemOverloadedError",
+    "RetryableError",
+)
 
 
 def is_transient(exc: PyMongoError) -> bool:
-    if isinstance(exc, ConnectionFailure | ExecutionTimeout | WriteConcernError):
+    """Whether ``exc`` means "the database cannot answer right now" rather than "this is a bug".
+
+    Every ``ConnectionFailure`` (``AutoReconnect``, ``NotPrimaryError``, ``NetworkTimeout``,
+    ``ServerSelectionTimeoutError``, ``WaitQueueTimeoutError``), time limits (server side, and the
+    driver's own timeouts), write concern failures, a cursor the server forgot (it restarted), the
+    codes and labels above, and a bulk write that failed for one of these reasons.
+    """
+    if isinstance(exc, ConnectionFailure | ExecutionTimeout | WriteConcernError | CursorNotFound):
         return True
+    if exc.timeout or any(exc.has_error_label(label) for label in _TRANSIENT_LABELS):
+        return True
+    if isinstance(exc, BulkWriteError):
+        details = exc.details
+        return bool(details.get("writeConcernErrors")) or any(
+            error.get("code") in _TRANSIENT_CODES for error in details.get("writeErrors") or []
+        )
     return isinstance(exc, OperationFailure) and exc.code in _TRANSIENT_CODES
 
 
@@ -64,15 +107,29 @@ def unavailable_on_failure(func: Callable[P, Awaitable[T]]) -> Callable[P, Await
     return wrapper
 
 
-class Database:
-    """One client for the process; collections are reached through the repositories."""
+# How long an operation waits for a usable server before the request fails with
+# SERVICE_UNAVAILABLE: short, because a caller is waiting (and /readyz must answer within the
+# readiness probe's 3 seconds); the client simply asks again.
+SERVER_SELECTION_TIMEOUT_MS = 2000
 
-    def __init__(self, uri: str, name: str, *, timeout_ms: int = 5000) -> None:
+
+class Database:
+    """One client for the process; collections are reached through the repositories.
+
+    The server is monitored by polling (``serverMonitoringMode="poll"``). After a "not primary" or
+    "shutting down" answer the driver marks the server Unknown until its monitor looks again; a
+    streaming monitor looks only when its awaitable ``hello`` returns (up to
+    ``heartbeatFrequencyMS``, 10 s), so every request in between would fail although the server
+    answers again. A polling monitor checks at once when asked (at most every 0.5 s).
+    """
+
+    def __init__(self, uri: str, name: str, *, timeout_ms: int = SERVER_SELECTION_TIMEOUT_MS) -> None:
         self.client: AsyncMongoClient[Document] = AsyncMongoClient(
             uri,
             serverSelectionTimeoutMS=timeout_ms,
-            connectTimeoutMS=timeout_ms,
-            socketTimeoutMS=max(timeout_ms * 4, 20_000),
+            connectTimeoutMS=max(timeout_ms, 5000),
+            socketTimeoutMS=20_000,
+            serverMonitoringMode="poll",
             tz_aware=True,
             appname="git-integrations",
         )
@@ -153,13 +210,21 @@ class EmbeddedMongo:
         assert self.port is not None, "EmbeddedMongo is not started"
         return f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
 
-    def start(self, *, test_commands: bool = False) -> str:
+    def start(self, *, test_commands: bool = False, port: int | None = None) -> str:
+        """Start the server and return its URI.
+
+        ``port``: listen there instead of on a free port, so that a restart (``stop`` then ``start``
+        with ``port=self.port``) comes back where clients already point. ``test_commands`` enables
+        ``configureFailPoint`` (tests only: any client that reaches the port could arm it).
+        """
         if self.storage != ":memory:":
             Path(self.storage).mkdir(parents=True, exist_ok=True)
-        for _ in range(3):  # the free port may be taken between choosing and binding it
-            port = _free_port()
+        # A free port may be taken between choosing and binding it: try another. A fixed one is
+        # retried too, in case the previous server's socket is still being released.
+        for _ in range(3):
+            candidate = _free_port() if port is None else port
             args = [
-                sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
+                sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(candidate),
                 "--storage-path", self.storage, "--log-level", "WARNING",
             ]  # fmt: skip
             if test_commands:
@@ -171,9 +236,9 @@ class EmbeddedMongo:
                 start_new_session=True,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
-            if self._wait_until_listening(process, port):
-                self.process, self.port = process, port
-                log.info("embedded database started", extra={"port": port, "storage": self.storage})
+            if self._wait_until_listening(process, candidate):
+                self.process, self.port = process, candidate
+                log.info("embedded database started", extra={"port": candidate, "storage": self.storage})
                 return self.uri
             self._terminate(process)
         raise RuntimeError(f"the embedded database (SecantusDB) did not start; storage {self.storage}")

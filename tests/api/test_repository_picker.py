@@ -387,3 +387,29 @@ async def test_disconnecting_forgets_the_cached_repository_list(picker: Picker) 
         assert await entries.count_documents({"integrationId": picker.github_integration.id}) == 0
     finally:
         await database.close()
+
+
+async def test_a_disconnect_while_the_host_is_listing_leaves_no_cached_list_behind(picker: Picker) -> None:
+    # The listing is saved after the callers have their answer (the flight's tail): a disconnect that
+    # lands while the host is still answering must not be followed by the list being written back.
+    picker.github.delay = 0.3
+    listing = asyncio.create_task(picker.list(picker.github_integration, first=5))
+    for _ in range(200):
+        if picker.github.requests:
+            break
+        await asyncio.sleep(0.01)
+    assert picker.github.requests, "the listing never reached the host"
+    body = await picker.client.execute(
+        "mutation($id: ID!) { disconnectGitIntegration(id: $id) { __typename } }",
+        {"id": to_global_id("Integration", picker.github_integration.id)},
+    )
+    assert body["data"]["disconnectGitIntegration"]["__typename"] == "DisconnectedIntegration"
+    await listing
+    await settle(picker.app)
+    settings = picker.client.settings
+    database = Database(settings.mongodb_uri.reveal(), settings.mongodb_database)  # type: ignore[union-attr]
+    try:
+        entries = database.db["repository_cache"]
+        assert await entries.count_documents({"integrationId": picker.github_integration.id}) == 0
+    finally:
+        await database.close()

@@ -1,0 +1,135 @@
+"""Every operation of the schema, with a document that reads what a leak would show and arguments that reach
+storage and the hosts.
+
+``OPERATIONS`` is checked against ``schema.graphql`` (``root_fields``): an operation added to the schema
+without an entry here fails the authorization matrix, so it cannot be forgotten there or in the database
+outage tests. ``node`` appears twice, once for each kind of id it resolves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from graphql import build_schema
+
+from tests.oauth_support import RETURN_TO
+
+SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schema.graphql"
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The ids an operation is aimed at: someone's integration, repository and sign-in state."""
+
+    integration: str  # a global id
+    repository: str  # a global id
+    state: str  # an OAuth state
+    token: str  # a token the fake GitHub accepts
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    root_field: str  # "Query.integration", "Mutation.connectGitToken"
+    document: str
+    variables: Callable[[Targets], dict[str, Any]]
+    takes_an_id: bool  # aimed at an existing object (integration, repository or state)
+
+
+INTEGRATION_FIELDS = "id host status account { login } grantedPermissions lastVerifiedAt"
+ERROR_FIELDS = "... on Error { code message }"
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "integrations",
+        "Query.integrations",
+        f"query Integrations {{ integrations {{ {INTEGRATION_FIELDS} }} }}",
+        lambda t: {},
+        takes_an_id=False,
+    ),
+    Operation(
+        "integration",
+        "Query.integration",
+        f"""query Integration($id: ID!) {{ integration(id: $id) {{ {INTEGRATION_FIELDS}
+              repositories(first: 5) {{ totalCount edges {{ node {{ id fullName }} }} }} }} }}""",
+        lambda t: {"id": t.integration},
+        takes_an_id=True,
+    ),
+    Operation(
+        "node(Integration)",
+        "Query.node",
+        f"""query Node($id: ID!) {{ node(id: $id) {{ id
+              ... on Integration {{ {INTEGRATION_FIELDS} repositories(first: 5) {{ totalCount }} }} }} }}""",
+        lambda t: {"id": t.integration},
+        takes_an_id=True,
+    ),
+    Operation(
+        "node(Repository)",
+        "Query.node",
+        """query Node($id: ID!) { node(id: $id) { id
+              ... on Repository { fullName private branches(first: 5) { name commitSha } } } }""",
+        lambda t: {"id": t.repository},
+        takes_an_id=True,
+    ),
+    Operation(
+        "connectGitToken",
+        "Mutation.connectGitToken",
+        f"""mutation Connect($input: ConnectGitTokenInput!) {{ connectGitToken(input: $input) {{
+              __typename ... on Integration {{ {INTEGRATION_FIELDS} }} {ERROR_FIELDS} }} }}""",
+        lambda t: {"input": {"provider": "GITHUB", "token": t.token}},
+        takes_an_id=False,
+    ),
+    Operation(
+        "updateGitToken",
+        "Mutation.updateGitToken",
+        f"""mutation Update($id: ID!, $token: String!) {{ updateGitToken(id: $id, token: $token) {{
+              __typename ... on Integration {{ {INTEGRATION_FIELDS} }} {ERROR_FIELDS} }} }}""",
+        lambda t: {"id": t.integration, "token": t.token},
+        takes_an_id=True,
+    ),
+    Operation(
+        "verifyGitIntegration",
+        "Mutation.verifyGitIntegration",
+        f"""mutation Verify($id: ID!) {{ verifyGitIntegration(id: $id) {{
+              __typename ... on Integration {{ {INTEGRATION_FIELDS} }} {ERROR_FIELDS} }} }}""",
+        lambda t: {"id": t.integration},
+        takes_an_id=True,
+    ),
+    Operation(
+        "disconnectGitIntegration",
+        "Mutation.disconnectGitIntegration",
+        f"""mutation Disconnect($id: ID!) {{ disconnectGitIntegration(id: $id) {{
+              __typename ... on DisconnectedIntegration {{ id hostNotified message }} {ERROR_FIELDS} }} }}""",
+        lambda t: {"id": t.integration},
+        takes_an_id=True,
+    ),
+    Operation(
+        "connectGitOAuth",
+        "Mutation.connectGitOAuth",
+        f"""mutation Start($input: ConnectGitOAuthInput!) {{ connectGitOAuth(input: $input) {{
+              __typename ... on GitOAuthAuthorization {{ authorizationUrl state }} {ERROR_FIELDS} }} }}""",
+        lambda t: {"input": {"provider": "GITHUB", "returnTo": RETURN_TO}},
+        takes_an_id=False,
+    ),
+    Operation(
+        "completeGitOAuth",
+        "Mutation.completeGitOAuth",
+        f"""mutation Complete($input: CompleteGitOAuthInput!) {{ completeGitOAuth(input: $input) {{
+              __typename ... on Integration {{ {INTEGRATION_FIELDS} }} {ERROR_FIELDS} }} }}""",
+        lambda t: {"input": {"state": t.state, "code": "0123456789abcdef0123"}},
+        takes_an_id=True,
+    ),
+)
+
+
+def root_fields() -> set[str]:
+    """``Query.x`` and ``Mutation.y`` for every root field of the exported schema."""
+    schema = build_schema(SCHEMA_FILE.read_text(encoding="utf-8"))
+    found: set[str] = set()
+    for root in (schema.query_type, schema.mutation_type, schema.subscription_type):
+        if root is not None:
+            found |= {f"{root.name}.{field}" for field in root.fields}
+    return found
