@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install export-schema bench clean
+.PHONY: run test lint install export-schema bench load clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
@@ -29,6 +29,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.picker
+
+# The load run of docs/reliability.md: 200 clients for 60 s against `serve --workers 2` (loopback only).
+load: $(STAMP)
+	$(BIN)/python -m bench.load
 
 export-schema: $(STAMP)
 	$(BIN)/python -m app export-schema > schema.graphql
