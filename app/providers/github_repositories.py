@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -30,8 +29,9 @@ import httpx
 from app.domain.errors import NeedsReconnectError, NotFoundError, ProviderUnavailableError
 from app.domain.listing import Listing, PageRecord
 from app.domain.models import Branch, Integration, Repository, RepositoryAccess, TokenKind
-from app.providers.http import HostHTTP, json_body
+from app.providers.http import HostHTTP
 from app.providers.pagination import CheckResponse, PageContent, Paginator, gather_first_error
+from app.providers.parsing import branch_list, parse_timestamp
 
 logger = logging.getLogger(__name__)
 
@@ -186,16 +186,6 @@ def parse_repository(raw: Any) -> Repository | None:
     )
 
 
-def parse_timestamp(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 async def list_branches(http: HostHTTP, api: str, repository_id: str, first: int) -> list[Branch]:
     """The first ``first`` (at most 100) branches of ``owner/name``, in GitHub's (alphabetical) order."""
     owner, _, name = repository_id.partition("/")
@@ -203,24 +193,15 @@ async def list_branches(http: HostHTTP, api: str, repository_id: str, first: int
         raise NotFoundError("No repository with this id.")
     url = f"{api}/repos/{quote(owner, safe='')}/{quote(name, safe='')}/branches"
     response = await http.get(url, params={"per_page": max(1, min(first, 100))})
-    if response.status_code == 401:
-        raise NeedsReconnectError(RECONNECT_MESSAGE)
-    if response.status_code in (403, 404):
-        # 404: gone, renamed away, or no longer covered by the token (GitHub answers 404, not 403).
-        raise NotFoundError("GitHub no longer shows this repository to this connection.")
     if response.status_code == 409:
         return []  # an empty repository has no branches yet
-    if response.status_code != 200:
-        raise ProviderUnavailableError(
-            f"{http.host} answered HTTP {response.status_code} while listing branches; try again later."
-        )
-    body = json_body(response, http.host)
-    if not isinstance(body, list):
-        raise ProviderUnavailableError("GitHub answered with an unexpected branch list; try again later.")
-    branches = []
-    for item in body:
-        commit = item.get("commit") if isinstance(item, dict) else None
-        sha = commit.get("sha") if isinstance(commit, dict) else None
-        if isinstance(item, dict) and isinstance(item.get("name"), str) and isinstance(sha, str):
-            branches.append(Branch(name=item["name"], commit_sha=sha, protected=bool(item.get("protected"))))
-    return branches[:first]
+    # 404: gone, renamed away, or no longer covered by the token (GitHub answers 404, not 403).
+    return branch_list(
+        response,
+        http,
+        host_name="GitHub",
+        sha_field="sha",
+        gone="GitHub no longer shows this repository to this connection.",
+        reconnect=RECONNECT_MESSAGE,
+        first=first,
+    )

@@ -25,9 +25,9 @@ import httpx
 from app.domain.errors import NeedsReconnectError, NotFoundError, ProviderUnavailableError
 from app.domain.listing import Listing, PageRecord
 from app.domain.models import Branch, Integration, Repository, TokenKind
-from app.providers.github_repositories import parse_timestamp
 from app.providers.http import HostHTTP, json_body
 from app.providers.pagination import CheckResponse, PageContent, Paginator
+from app.providers.parsing import branch_list, parse_timestamp
 
 MAINTAINER = 40
 RECONNECT_MESSAGE = (
@@ -151,21 +151,12 @@ async def list_branches(http: HostHTTP, api: str, repository_id: str, first: int
     response = await http.get(
         f"{api}/projects/{repository_id}/repository/branches", params={"per_page": max(1, min(first, 100))}
     )
-    if response.status_code == 401:
-        raise NeedsReconnectError(RECONNECT_MESSAGE)
-    if response.status_code in (403, 404):
-        raise NotFoundError("GitLab no longer shows this project to this connection.")
-    if response.status_code != 200:
-        raise ProviderUnavailableError(
-            f"{http.host} answered HTTP {response.status_code} while listing branches; try again later."
-        )
-    body = json_body(response, http.host)
-    if not isinstance(body, list):
-        raise ProviderUnavailableError("GitLab answered with an unexpected branch list; try again later.")
-    branches = []
-    for item in body:
-        commit = item.get("commit") if isinstance(item, dict) else None
-        sha = commit.get("id") if isinstance(commit, dict) else None
-        if isinstance(item, dict) and isinstance(item.get("name"), str) and isinstance(sha, str):
-            branches.append(Branch(name=item["name"], commit_sha=sha, protected=bool(item.get("protected"))))
-    return branches[:first]
+    return branch_list(
+        response,
+        http,
+        host_name="GitLab",
+        sha_field="id",
+        gone="GitLab no longer shows this project to this connection.",
+        reconnect=RECONNECT_MESSAGE,
+        first=first,
+    )
