@@ -57,10 +57,8 @@ async def update_token(services: Services, owner: str, integration_id: str, toke
             f"{current.account.login}; connect it as a new integration instead."
         )
     return await services.integrations.replace_token(
-        owner,
-        integration_id,
+        current,
         verified,
         Credentials(access_token=token.strip(), expires_at=verified.expires_at),
-        AuthMethod.ACCESS_TOKEN,
         services.clock(),
     )

@@ -44,9 +44,8 @@ async def verify_integration(services: Services, owner: str, integration_id: str
         return await services.integrations.set_status(
             owner, integration_id, IntegrationStatus.NEEDS_RECONNECT, verified_at=now
         )
-    return await services.integrations.replace_token(
-        owner, integration_id, verified, credentials, integration.auth_method, now
-    )
+    # The token is the same one: record what was found, without re-encrypting and rewriting it.
+    return await services.integrations.record_verified(owner, integration, verified, now)
 
 
 async def _verify_login(services: Services, owner: str, integration: Integration) -> Integration | None:

@@ -115,32 +115,36 @@ class IntegrationRepository:
     @unavailable_on_failure
     async def replace_token(
         self,
-        owner: str,
-        integration_id: str,
+        integration: Integration,
         verified: VerifiedToken,
         credentials: Credentials,
-        auth_method: AuthMethod,
         now: datetime,
     ) -> Integration | None:
-        """Store a new token for an existing integration of the same account; None if it is gone."""
-        oid = _object_id(integration_id)
+        """Store a new token for ``integration`` if it still acts as the same account; None if it is gone."""
+        oid = _object_id(integration.id)
         if oid is None:
             return None
-        current = await self._collection.find_one({"_id": oid, "owner": owner})
-        if current is None:
-            return None
-        endpoint = _endpoint(current)
         doc = await self._collection.find_one_and_update(
-            {"_id": oid, "owner": owner, "accountId": verified.account.id},
+            {"_id": oid, "owner": integration.owner, "accountId": verified.account.id},
             {
-                "$set": self._verified_fields(endpoint, auth_method, verified, now)
-                | self._secret_fields(integration_id, credentials),
+                "$set": self._verified_fields(integration.endpoint, integration.auth_method, verified, now)
+                | self._secret_fields(integration.id, credentials),
                 "$unset": {"refreshLease": ""},
                 "$inc": {"version": 1},
             },
+            projection={"secrets": 0},
             return_document=ReturnDocument.AFTER,
         )
         return _to_integration(doc) if doc is not None else None
+
+    async def _find_owned(
+        self, owner: str, integration_id: str, projection: Document | None = None
+    ) -> Document | None:
+        """The owner's document with this id; None for a malformed id, a missing one or another owner's."""
+        oid = _object_id(integration_id)
+        if oid is None:
+            return None
+        return await self._collection.find_one({"_id": oid, "owner": owner}, projection)
 
     @unavailable_on_failure
     async def list_for_owner(self, owner: str) -> list[Integration]:
@@ -149,10 +153,7 @@ class IntegrationRepository:
 
     @unavailable_on_failure
     async def get(self, owner: str, integration_id: str) -> Integration | None:
-        oid = _object_id(integration_id)
-        if oid is None:
-            return None
-        doc = await self._collection.find_one({"_id": oid, "owner": owner}, {"secrets": 0})
+        doc = await self._find_owned(owner, integration_id, {"secrets": 0})
         return _to_integration(doc) if doc is not None else None
 
     @unavailable_on_failure
@@ -167,10 +168,7 @@ class IntegrationRepository:
     async def get_with_credentials(
         self, owner: str, integration_id: str
     ) -> tuple[Integration, Credentials] | None:
-        oid = _object_id(integration_id)
-        if oid is None:
-            return None
-        doc = await self._collection.find_one({"_id": oid, "owner": owner})
+        doc = await self._find_owned(owner, integration_id)
         if doc is None:
             return None
         return _to_integration(doc), self._credentials(doc)
@@ -237,10 +235,7 @@ class IntegrationRepository:
     @unavailable_on_failure
     async def get_for_refresh(self, owner: str, integration_id: str) -> RefreshView | None:
         """The integration, its credentials and who holds its refresh lease, read together."""
-        oid = _object_id(integration_id)
-        if oid is None:
-            return None
-        doc = await self._collection.find_one({"_id": oid, "owner": owner})
+        doc = await self._find_owned(owner, integration_id)
         if doc is None:
             return None
         lease = doc.get("refreshLease") or {}
