@@ -9,16 +9,16 @@ from app.domain.models import Integration
 from app.graphql.context import Info
 from app.graphql.permissions import IsAuthenticated
 from app.graphql.types.integration import IntegrationType
-from app.graphql.types.node import Node, from_global_id
+from app.graphql.types.node import Node, local_id
 from app.graphql.types.repository import resolve_repository_node
 
 
 async def load_integration(info: Info, global_id: str) -> Integration | None:
-    decoded = from_global_id(global_id)
-    if decoded is None or decoded[0] != "Integration":
+    integration_id = local_id(global_id, "Integration")
+    if integration_id is None:
         return None
     loaders = await info.context.loaders_for_caller()
-    return await loaders.integration.load(decoded[1])
+    return await loaders.integration.load(integration_id)
 
 
 @strawberry.type
@@ -45,8 +45,8 @@ class Query:
         permission_classes=[IsAuthenticated], description="Any object by its global id, or null."
     )
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
-        decoded = from_global_id(id)
-        if decoded is not None and decoded[0] == "Repository":
-            return await resolve_repository_node(info, decoded[1])
+        repository_id = local_id(id, "Repository")
+        if repository_id is not None:
+            return await resolve_repository_node(info, repository_id)
         integration = await load_integration(info, id)
         return IntegrationType.from_domain(integration) if integration is not None else None

@@ -12,7 +12,7 @@ from app.graphql.context import Info
 from app.graphql.permissions import IsAuthenticated
 from app.graphql.types import errors as gql_errors
 from app.graphql.types.integration import IntegrationType
-from app.graphql.types.node import from_global_id
+from app.graphql.types.node import local_id
 from app.services.connect_token import connect_token, update_token
 from app.services.disconnect import disconnect
 from app.services.verify_integration import verify_integration
@@ -64,8 +64,7 @@ class ConnectGitTokenInput:
 
 
 def _local_id(global_id: str) -> str | None:
-    decoded = from_global_id(global_id)
-    return decoded[1] if decoded is not None and decoded[0] == "Integration" else None
+    return local_id(global_id, "Integration")
 
 
 @strawberry.type

@@ -30,3 +30,9 @@ def from_global_id(global_id: str) -> tuple[str, str] | None:
     if not sep or not type_name or not local_id:
         return None
     return type_name, local_id
+
+
+def local_id(global_id: str, type_name: str) -> str | None:
+    """The local id inside ``global_id`` when it names a ``type_name``; None for anything else."""
+    decoded = from_global_id(global_id)
+    return decoded[1] if decoded is not None and decoded[0] == type_name else None
