@@ -22,7 +22,7 @@ import email.utils
 import enum
 import logging
 import re
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -131,6 +131,28 @@ class _Repo:
         return f"{self.owner}/{self.name}"
 
 
+def _verify_scopes(
+    user: _User, kind: TokenKind, manage_url: str, refusal: Callable[[list[str]], str]
+) -> VerifiedToken:
+    """Classic tokens and OAuth App logins: judged by ``X-OAuth-Scopes``, never by what was requested.
+
+    Scopes can be narrowed after the token was made (or by an organisation policy), so the header is
+    read every time; ``refusal`` words the message for the scopes that are missing.
+    """
+    scopes = user.scopes or ()
+    missing = [scope for scope in REQUIRED_CLASSIC_SCOPES if scope not in scopes]
+    if missing:
+        raise MissingPermissionsError(refusal(missing), missing=missing, granted=list(scopes))
+    return VerifiedToken(
+        token_kind=kind,
+        account=user.account,
+        repository_access=RepositoryAccess.ALL,
+        granted_permissions=scopes,
+        expires_at=user.expires_at,
+        manage_access_url=manage_url,
+    )
+
+
 class GitHubClient:
     """A client for one GitHub host (github.com or a GitHub Enterprise Server)."""
 
@@ -199,24 +221,15 @@ class GitHubClient:
         raise ValueError(f"{kind.value} is not a kind of login token")
 
     def _verify_oauth_app(self, user: _User) -> VerifiedToken:
-        scopes = user.scopes or ()
         manage_url = f"{self._web}/settings/applications"
-        missing = [scope for scope in REQUIRED_CLASSIC_SCOPES if scope not in scopes]
-        if missing:
-            # Scopes can be narrowed after the login (or by an organisation policy): read, never assume.
-            raise MissingPermissionsError(
+        return _verify_scopes(
+            user,
+            TokenKind.GITHUB_OAUTH_APP,
+            manage_url,
+            lambda missing: (
                 f"The GitHub login does not grant {' and '.join(missing)}. Connect with GitHub again and "
-                f"approve all the access requested; {manage_url} lists the applications you authorised.",
-                missing=missing,
-                granted=list(scopes),
-            )
-        return VerifiedToken(
-            token_kind=TokenKind.GITHUB_OAUTH_APP,
-            account=user.account,
-            repository_access=RepositoryAccess.ALL,
-            granted_permissions=scopes,
-            expires_at=user.expires_at,
-            manage_access_url=manage_url,
+                f"approve all the access requested; {manage_url} lists the applications you authorised."
+            ),
         )
 
     async def _verify_app_user(
@@ -371,24 +384,16 @@ class GitHubClient:
     # --- classic tokens --------------------------------------------------------------------------
 
     def _verify_classic(self, user: _User) -> VerifiedToken:
-        scopes = user.scopes or ()
         manage_url = f"{self._web}/settings/tokens"
-        missing = [scope for scope in REQUIRED_CLASSIC_SCOPES if scope not in scopes]
-        if missing:
-            raise MissingPermissionsError(
+        return _verify_scopes(
+            user,
+            TokenKind.GITHUB_CLASSIC,
+            manage_url,
+            lambda missing: (
                 f"This classic token lacks the scope{'s' if len(missing) > 1 else ''} "
                 f"{' and '.join(missing)}. Edit the token at {manage_url} and tick "
-                f"{' and '.join(REQUIRED_CLASSIC_SCOPES)}, then paste it again.",
-                missing=missing,
-                granted=list(scopes),
-            )
-        return VerifiedToken(
-            token_kind=TokenKind.GITHUB_CLASSIC,
-            account=user.account,
-            repository_access=RepositoryAccess.ALL,
-            granted_permissions=scopes,
-            expires_at=user.expires_at,
-            manage_access_url=manage_url,
+                f"{' and '.join(REQUIRED_CLASSIC_SCOPES)}, then paste it again."
+            ),
         )
 
     # --- fine-grained tokens ---------------------------------------------------------------------
