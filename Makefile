@@ -1,41 +1,69 @@
 # Everything a new machine needs: `make run` serves the API, `make test` runs every test.
+# Every install comes from uv.lock (exact versions, hashes checked), made by the uv pinned in tools/uv.txt,
+# which is itself installed with `pip --require-hashes` into .tools/uv. Nothing else is needed beforehand.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+UV_HOME := .tools/uv
+UV := $(UV_HOME)/bin/uv
+# The interpreter uv builds .venv with: the machine's own (uv never downloads one here).
+PYTHON_EXE = $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+# --locked: refuse to install when uv.lock no longer matches pyproject.toml (instead of re-resolving).
+SYNC = $(UV) sync --locked --python "$(PYTHON_EXE)"
 
-.PHONY: run test lint install export-schema bench load clean
+.PHONY: run test lint install install-run lock lock-upgrade lock-check export-schema bench load clean
 
-$(STAMP): pyproject.toml
+$(UV): tools/uv.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	rm -rf $(UV_HOME)
+	$(PYTHON) -m venv $(UV_HOME)
+	$(UV_HOME)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r tools/uv.txt
+	touch $(UV)
 
-install: $(STAMP)
+# What `make run` needs: the service and the embedded database, no test tools. --inexact leaves the test
+# tools of an earlier `make test` in place rather than removing and reinstalling them each time.
+install-run: lock-check
+	$(SYNC) --extra embedded --no-dev --inexact
 
-run: $(STAMP)
+# What `make test` needs: the above and the test and lint tools (the `dev` group), nothing else.
+install: lock-check
+	$(SYNC) --extra embedded
+
+lock-check: $(UV)
+	@$(UV) lock --check --offline --python "$(PYTHON_EXE)" || { \
+		echo "uv.lock does not match pyproject.toml: run 'make lock' and commit both files" >&2; exit 1; }
+
+# After editing the dependencies in pyproject.toml: re-resolve what changed, keep every other pin.
+lock: $(UV)
+	$(UV) lock --python "$(PYTHON_EXE)"
+
+# Renew every pin to the newest release pyproject.toml allows (then run `make test` and read the changes).
+lock-upgrade: $(UV)
+	$(UV) lock --upgrade --python "$(PYTHON_EXE)"
+
+run: install-run
 	$(BIN)/python -m app serve
 
-test: $(STAMP) lint
+test: install lint
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+lint: install
 	$(BIN)/ruff check app tests bench
 	$(BIN)/mypy --strict app
 
 # The repository picker benchmark (docs/performance.md); installs the serial clients it compares with.
-bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+bench: lock-check
+	$(SYNC) --extra embedded --group bench
 	$(BIN)/python -m bench.picker
 
 # The load run of docs/reliability.md: 200 clients for 60 s against `serve --workers 2` (loopback only).
-load: $(STAMP)
+load: install
 	$(BIN)/python -m bench.load
 
-export-schema: $(STAMP)
+export-schema: install-run
 	$(BIN)/python -m app export-schema > schema.graphql
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

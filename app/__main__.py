@@ -110,7 +110,9 @@ def dev_token(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app", description="Git integrations service")
+    # The same commands as ``python -m app`` and as the ``git-integrations`` console script (pyproject.toml).
+    prog = "git-integrations" if Path(sys.argv[0]).name == "git-integrations" else "python -m app"
+    parser = argparse.ArgumentParser(prog=prog, description="Git integrations service")
     commands = parser.add_subparsers(dest="command", required=True)
     p_serve = commands.add_parser("serve", help="serve the GraphQL API (GraphiQL at /graphql)")
     p_serve.add_argument("--host", help="overrides HOST")

@@ -7,7 +7,7 @@ What runs:
   and 5,000 repositories;
 - this service as built by ``create_app`` (its own HTTP client, the embedded database), queried over
   ASGI with ``integration(id) { repositories(first: 30) { ... } }``;
-- PyGithub and python-gitlab listing the same accounts (``pip install -e '.[bench]'``).
+- PyGithub and python-gitlab listing the same accounts (the ``bench`` dependency group: ``make bench``).
 
 For each host and size it reports the wall time of the query cold (nothing cached), warm (within
 ``REPOSITORY_CACHE_SECONDS``) and revalidated (``refresh: true``: every page asked with its ETag), the

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import importlib.util
 import logging
 import signal
 import socket
@@ -217,6 +218,12 @@ class EmbeddedMongo:
         with ``port=self.port``) comes back where clients already point. ``test_commands`` enables
         ``configureFailPoint`` (tests only: any client that reaches the port could arm it).
         """
+        if importlib.util.find_spec("secantus") is None:
+            # The production install leaves SecantusDB out (pyproject.toml: the `embedded` extra).
+            raise RuntimeError(
+                "MONGODB_URI is not set and the embedded database is not installed: set MONGODB_URI, "
+                "or install the `embedded` extra (git-integrations[embedded])"
+            )
         if self.storage != ":memory:":
             Path(self.storage).mkdir(parents=True, exist_ok=True)
         # A free port may be taken between choosing and binding it: try another. A fixed one is
