@@ -1,6 +1,8 @@
 """Prometheus metrics: every metric the service exports, defined here and nowhere else.
 
-``GET /metrics`` answers them in the Prometheus text format.
+``Metrics`` is the sink: the composition root builds one per app and hands it to what records (the
+use cases, ``HostHTTP``, the GraphQL operation log); ``GET /metrics`` answers its numbers in the
+Prometheus text format.
 
     metric                                                  type       labels
     git_integrations_graphql_requests_total                 counter    operation, outcome
@@ -58,7 +60,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 from prometheus_client.exposition import choose_encoder
 
 MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
@@ -123,107 +125,135 @@ class BoundedLabel:
 OPERATION_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 OPERATION_NAME_LENGTH = 64
 OPERATION_NAME_LIMIT = 200
-operation_label = BoundedLabel(
-    limit=OPERATION_NAME_LIMIT, max_length=OPERATION_NAME_LENGTH, pattern=OPERATION_NAME
-)
-outcome_label = BoundedLabel(limit=100, max_length=120, pattern=r"ok|[A-Z_]+(,[A-Z_]+)*")
-result_label = BoundedLabel(limit=50, max_length=40, pattern=r"connected|[A-Z_]+")
 HOST = r"[a-z0-9][a-z0-9.\-:/_\[\]]*"  # host keys: name, maybe a port and a path
 HOST_LENGTH = 100
 HOST_LIMIT = 50
-host_label = BoundedLabel(limit=HOST_LIMIT, max_length=HOST_LENGTH, pattern=HOST)
-
-GRAPHQL_REQUESTS = Counter(
-    "git_integrations_graphql_requests_total",
-    "GraphQL requests by operation name and outcome.",
-    ["operation", "outcome"],
-)
-GRAPHQL_DURATION = Histogram(
-    "git_integrations_graphql_request_duration_seconds",
-    "Time to answer a GraphQL request, by operation name and outcome.",
-    ["operation", "outcome"],
-    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
-)
-UPSTREAM_REQUESTS = Counter(
-    "git_integrations_upstream_requests_total",
-    "Requests to Git hosts (each attempt) by host, endpoint family and HTTP status ('error': no answer).",
-    ["host", "endpoint", "status"],
-)
-UPSTREAM_DURATION = Histogram(
-    "git_integrations_upstream_request_duration_seconds",
-    "Time a Git host took to answer one request, by host and endpoint family.",
-    ["host", "endpoint"],
-    buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
-)
-RATE_LIMIT_REMAINING = Gauge(
-    "git_integrations_upstream_rate_limit_remaining",
-    "Requests left in the rate-limit window the host reported last (GitHub: of the token used last).",
-    ["host"],
-    multiprocess_mode="mostrecent",
-)
-REPOSITORY_CACHE = Counter(
-    "git_integrations_repository_cache_lookups_total",
-    "Repository listings asked of the cache: hit, miss or revalidate.",
-    ["provider", "result"],
-)
-TOKEN_REFRESHES = Counter(
-    "git_integrations_token_refreshes_total",
-    "Renewals of expiring login tokens: refreshed, refused, failed or waited.",
-    ["provider", "outcome"],
-)
-CONNECT_ATTEMPTS = Counter(
-    "git_integrations_connect_attempts_total",
-    "Attempts to connect an integration, by provider, method, token kind and result.",
-    ["provider", "method", "token_kind", "result"],
-)
 
 
-# --- recording ---------------------------------------------------------------------------------------
+class Metrics:
+    """The metrics sink: every counter above, and the label sets that bound them.
 
+    One per app, built by the composition root and handed to whatever records (the use cases,
+    ``HostHTTP`` as its ``UpstreamObserver``, the GraphQL operation log). Each instance has its own
+    registry and label sets, so a test gets fresh numbers by building an app; with several worker
+    processes the numbers are shared through ``PROMETHEUS_MULTIPROC_DIR`` whatever the registry.
+    """
 
-def record_graphql_request(operation: str | None, outcome: str, seconds: float) -> None:
-    name = operation_label(operation) if operation else "anonymous"
-    result = outcome_label(outcome)
-    GRAPHQL_REQUESTS.labels(name, result).inc()
-    GRAPHQL_DURATION.labels(name, result).observe(seconds)
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.operation_label = BoundedLabel(
+            limit=OPERATION_NAME_LIMIT, max_length=OPERATION_NAME_LENGTH, pattern=OPERATION_NAME
+        )
+        self.outcome_label = BoundedLabel(limit=100, max_length=120, pattern=r"ok|[A-Z_]+(,[A-Z_]+)*")
+        self.result_label = BoundedLabel(limit=50, max_length=40, pattern=r"connected|[A-Z_]+")
+        self.host_label = BoundedLabel(limit=HOST_LIMIT, max_length=HOST_LENGTH, pattern=HOST)
+        registry = self.registry
+        self._graphql_requests = Counter(
+            "git_integrations_graphql_requests_total",
+            "GraphQL requests by operation name and outcome.",
+            ["operation", "outcome"],
+            registry=registry,
+        )
+        self._graphql_duration = Histogram(
+            "git_integrations_graphql_request_duration_seconds",
+            "Time to answer a GraphQL request, by operation name and outcome.",
+            ["operation", "outcome"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            registry=registry,
+        )
+        self._upstream_requests = Counter(
+            "git_integrations_upstream_requests_total",
+            "Requests to Git hosts (each attempt) by host, endpoint family and HTTP status ('error': no answer).",
+            ["host", "endpoint", "status"],
+            registry=registry,
+        )
+        self._upstream_duration = Histogram(
+            "git_integrations_upstream_request_duration_seconds",
+            "Time a Git host took to answer one request, by host and endpoint family.",
+            ["host", "endpoint"],
+            buckets=(0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            registry=registry,
+        )
+        self._rate_limit_remaining = Gauge(
+            "git_integrations_upstream_rate_limit_remaining",
+            "Requests left in the rate-limit window the host reported last (GitHub: of the token used last).",
+            ["host"],
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
+        self._repository_cache = Counter(
+            "git_integrations_repository_cache_lookups_total",
+            "Repository listings asked of the cache: hit, miss or revalidate.",
+            ["provider", "result"],
+            registry=registry,
+        )
+        self._token_refreshes = Counter(
+            "git_integrations_token_refreshes_total",
+            "Renewals of expiring login tokens: refreshed, refused, failed or waited.",
+            ["provider", "outcome"],
+            registry=registry,
+        )
+        self._connect_attempts = Counter(
+            "git_integrations_connect_attempts_total",
+            "Attempts to connect an integration, by provider, method, token kind and result.",
+            ["provider", "method", "token_kind", "result"],
+            registry=registry,
+        )
 
+    def graphql_request(self, operation: str | None, outcome: str, seconds: float) -> None:
+        name = self.operation_label(operation) if operation else "anonymous"
+        result = self.outcome_label(outcome)
+        self._graphql_requests.labels(name, result).inc()
+        self._graphql_duration.labels(name, result).observe(seconds)
 
-def allow_hosts(hosts: Iterable[str]) -> None:
-    """The hosts the operator configured: always labelled by name."""
-    host_label.allow(hosts)
+    def allow_hosts(self, hosts: Iterable[str]) -> None:
+        """The hosts the operator configured: always labelled by name."""
+        self.host_label.allow(hosts)
 
+    def upstream_request(
+        self,
+        host: str,
+        url: str,
+        status: int | None,
+        seconds: float,
+        rate_limit_remaining: str | None = None,
+    ) -> None:
+        """One attempt at a request to a Git host; ``status`` None when no answer came."""
+        host_value = self.host_label(host)
+        family = endpoint_family(url)
+        status_value = "error" if status is None else str(status) if 100 <= status <= 599 else OTHER
+        self._upstream_requests.labels(host_value, family, status_value).inc()
+        if status is not None:
+            self._upstream_duration.labels(host_value, family).observe(seconds)
+        if rate_limit_remaining is not None and rate_limit_remaining.strip().isdigit():
+            self._rate_limit_remaining.labels(host_value).set(int(rate_limit_remaining.strip()))
 
-def record_upstream_request(
-    host: str,
-    url: str,
-    status: int | None,
-    seconds: float,
-    rate_limit_remaining: str | None = None,
-) -> None:
-    """One attempt at a request to a Git host; ``status`` None when no answer came."""
-    host_value = host_label(host)
-    family = endpoint_family(url)
-    status_value = "error" if status is None else str(status) if 100 <= status <= 599 else OTHER
-    UPSTREAM_REQUESTS.labels(host_value, family, status_value).inc()
-    if status is not None:
-        UPSTREAM_DURATION.labels(host_value, family).observe(seconds)
-    if rate_limit_remaining is not None and rate_limit_remaining.strip().isdigit():
-        RATE_LIMIT_REMAINING.labels(host_value).set(int(rate_limit_remaining.strip()))
+    def repository_cache(self, provider: str, result: str) -> None:
+        assert result in CACHE_RESULTS
+        self._repository_cache.labels(provider, result).inc()
 
+    def token_refresh(self, provider: str, outcome: str) -> None:
+        assert outcome in REFRESH_OUTCOMES
+        self._token_refreshes.labels(provider, outcome).inc()
 
-def record_repository_cache(provider: str, result: str) -> None:
-    assert result in CACHE_RESULTS
-    REPOSITORY_CACHE.labels(provider, result).inc()
+    def connect_attempt(self, provider: str | None, method: str, token_kind: str | None, result: str) -> None:
+        """``result``: ``connected`` or the code of the error that ended the attempt."""
+        self._connect_attempts.labels(
+            provider or UNKNOWN, method, token_kind or UNKNOWN, self.result_label(result)
+        ).inc()
 
+    def exposition(self, accept: str | None = None) -> tuple[bytes, str]:
+        """The current metrics in the format the scraper's ``Accept`` header asks for, and its content type.
 
-def record_token_refresh(provider: str, outcome: str) -> None:
-    assert outcome in REFRESH_OUTCOMES
-    TOKEN_REFRESHES.labels(provider, outcome).inc()
-
-
-def record_connect_attempt(provider: str | None, method: str, token_kind: str | None, result: str) -> None:
-    """``result``: ``connected`` or the code of the error that ended the attempt."""
-    CONNECT_ATTEMPTS.labels(provider or UNKNOWN, method, token_kind or UNKNOWN, result_label(result)).inc()
+        Prometheus text format 0.0.4 unless the scraper asks for OpenMetrics or a later text format.
+        """
+        encoder, content_type = choose_encoder(accept or "")
+        directory = multiprocess_directory()
+        if directory is None:
+            return encoder(self.registry), content_type
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
+        return encoder(registry), content_type
 
 
 def error_code(exc: BaseException) -> str:
@@ -267,20 +297,6 @@ def _is_oauth_path(segments: list[str]) -> bool:
 def multiprocess_directory() -> Path | None:
     """Where the workers' numbers are shared, when several processes serve (see the module docstring)."""
     return Path(_MULTIPROCESS_DIR) if _MULTIPROCESS_DIR else None
-
-
-def exposition(accept: str | None = None) -> tuple[bytes, str]:
-    """The current metrics in the format the scraper's ``Accept`` header asks for, and its content type.
-
-    Prometheus text format 0.0.4 unless the scraper asks for OpenMetrics or a later text format.
-    """
-    encoder, content_type = choose_encoder(accept or "")
-    directory = multiprocess_directory()
-    if directory is None:
-        return encoder(REGISTRY), content_type
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
-    return encoder(registry), content_type
 
 
 def prepare_multiprocess_directory(directory: Path) -> None:

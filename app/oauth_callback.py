@@ -21,10 +21,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from app.domain.errors import PublicError
 from app.domain.models import AuthMethod
 from app.graphql.types.node import to_global_id
-from app.metrics import record_connect_attempt
+from app.metrics import Metrics
 from app.observability import current_request_id, note
-from app.services.oauth_connect import claim_state, finish_oauth
-from app.services.wiring import Services
+from app.services.oauth_connect import ConnectByLogin
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ _NO_TRACE = {
 }
 
 
-async def oauth_callback(request: Request, services: Services) -> Response:
+async def oauth_callback(request: Request, login: ConnectByLogin, metrics: Metrics) -> Response:
     """Finish the login the host redirected back from, then send the browser on."""
     query = request.query_params
     state = query.get("state")
@@ -48,7 +47,7 @@ async def oauth_callback(request: Request, services: Services) -> Response:
             "This sign-in link is incomplete (it has no state): start again from the app.",
         )
     try:
-        pending = await claim_state(services, state)
+        pending = await login.claim(state)
     except PublicError as exc:  # an invalid state, or the database is unavailable
         note(outcome=exc.code)
         return _page(400 if exc.code == "INVALID_OAUTH_STATE" else 503, "Sign-in not completed", exc.message)
@@ -61,14 +60,16 @@ async def oauth_callback(request: Request, services: Services) -> Response:
             "oauth: the host ended the sign-in", extra={"reason": "access_denied" if denied else "error"}
         )
         code = "ACCESS_DENIED" if denied else "OAUTH_EXCHANGE_FAILED"
-        record_connect_attempt(pending.provider.value, AuthMethod.OAUTH.value, pending.token_kind.value, code)
+        metrics.connect_attempt(
+            pending.provider.value, AuthMethod.OAUTH.value, pending.token_kind.value, code
+        )
         return _finish(
             pending.return_to,
             ("error", code),
             "The sign-in was cancelled at the Git host." if denied else "The Git host refused the sign-in.",
         )
     try:
-        integration = await finish_oauth(services, pending, query.get("code"), query.get("installation_id"))
+        integration = await login.finish(pending, query.get("code"), query.get("installation_id"))
     except PublicError as exc:
         return _finish(pending.return_to, ("error", exc.code), exc.message)
     except Exception:

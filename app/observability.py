@@ -3,8 +3,8 @@
 ``RequestLogMiddleware`` gives every request an id (``X-Request-ID`` is echoed or generated),
 and writes one line when it ends with method, path, status, duration, GraphQL operation name,
 user id, outcome and how many upstream requests it made. ``SecretRedactingFilter`` is a last
-line of defence: anything that looks like a Git token or a bearer credential is blanked before a
-record is written, whichever logger produced it.
+line of defence: anything that looks like a Git token or a bearer credential
+(``app.security.token_shapes``) is blanked before a record is written, whichever logger produced it.
 """
 
 from __future__ import annotations
@@ -21,26 +21,18 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.providers.http import start_upstream_count
+from app.net.accounting import start_upstream_count
+from app.security.token_shapes import redact
 
 request_fields: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "request_fields", default=None
 )
 
-_TOKEN_PATTERN = re.compile(
-    r"(gh[pousr]_[A-Za-z0-9_]{8,}|github_pat_[A-Za-z0-9_]{8,}|glpat-[A-Za-z0-9_\-]{8,}"
-    r"|gl(?:oas|rt|ft|dt|ptt|cbt|imt|agent|soat)-[A-Za-z0-9_\-]{8,}"
-    r"|(?i:bearer|token|private-token)[\s:=]+[A-Za-z0-9_\-\.=]{8,})"
-)
 _STANDARD_ATTRS = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
     "message",
     "asctime",
     "color_message",
 }
-
-
-def redact(text: str) -> str:
-    return _TOKEN_PATTERN.sub("[redacted]", text)
 
 
 def current_request_id() -> str | None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import ipaddress
 import json
 import os
 import re
@@ -23,6 +22,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from app.domain.errors import ConfigurationError
+from app.net.allowlist import parse_entry as parse_allowlist_entry
 
 DEV_SECRETS_FILE = "development-secrets.json"
 # Every variable ``Settings.from_env`` reads, and nothing else (deployment manifests may set only
@@ -59,9 +59,6 @@ KNOWN_VARIABLES: frozenset[str] = frozenset(
     }
 )
 _KID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$"
-)
 
 
 class Secret:
@@ -405,26 +402,11 @@ class _Env:
         return value
 
     def allowlist(self, name: str) -> tuple[str, ...]:
+        """The entries as written (lower case); each is checked by the guard's own parser."""
         value = self.optional(name)
         if value is None:
             return ()
-        entries: list[str] = []
-        for item in (part.strip().lower() for part in value.split(",")):
-            if not item:
-                continue
-            if not _valid_allowlist_entry(item):
-                raise ConfigurationError(f"{name}: {item!r} is not a hostname, IP address or CIDR")
-            entries.append(item)
-        return tuple(entries)
-
-
-def _valid_allowlist_entry(item: str) -> bool:
-    try:
-        ipaddress.ip_network(item.strip("[]"), strict=False)
-        return True
-    except ValueError:
-        pass
-    host, _, port = item.rpartition(":") if item.count(":") == 1 else (item, "", "")
-    if port and not port.isdigit():
-        return False
-    return bool(_HOSTNAME.match(host))
+        entries = tuple(item for item in (part.strip().lower() for part in value.split(",")) if item)
+        for item in entries:
+            parse_allowlist_entry(item)  # raises ConfigurationError naming the variable
+        return entries

@@ -5,7 +5,8 @@ What runs, all on 127.0.0.1:
 - the fake GitHub and fake GitLab (``python -m tests.fakes``), each its own process, seeded with three
   accounts per client — a GitHub account reached by a classic token, another by a fine-grained token, a
   GitLab user with a personal token — so every connect creates a real, distinct integration;
-- this service as operators run it: ``python -m app serve --workers 2``, which starts the embedded
+- this service as operators run it (``tests.harness.serve``, the harness the tests use):
+  ``python -m app serve --workers 2``, which starts the embedded
   database (SecantusDB, files in a temporary ``DATA_DIR``) in the parent process and shares it with both
   uvicorn workers; the script signs its callers' JWTs with the ``AUTH_JWT_SECRET`` it sets;
 - ``--clients`` concurrent clients (asyncio + httpx; ``--connections`` connections in all, split over
@@ -41,9 +42,7 @@ import math
 import os
 import random
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -60,8 +59,15 @@ from app.security.crypto import TokenCipher
 from app.settings import EncryptionKey, Secret, Settings
 from app.storage.integrations import IntegrationRepository
 from app.storage.mongo import Database
+from tests.harness import (
+    children_of,
+    command_line,
+    fake_host_process,
+    serve,
+    service_environment,
+    stop_process,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
 JWT_SECRET = "load-run-secret-" + "x" * 40
 ENCRYPTION_KEY = base64.b64encode(b"L" * 32).decode()
 DATABASE = "load"
@@ -192,65 +198,6 @@ def gitlab_world(accounts: list[Account]) -> dict[str, Any]:
 # --- processes ---------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def stop_process(process: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-    if process.poll() is None:
-        process.send_signal(sig)
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-    return int(process.returncode)
-
-
-@contextlib.contextmanager
-def fake_host(kind: str, world: dict[str, Any], workdir: Path) -> Iterator[tuple[str, int]]:
-    """``python -m tests.fakes`` in its own process; yields its base URL and process id."""
-    seed = workdir / f"{kind}.json"
-    seed.write_text(json.dumps(world))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes", kind, "--port", "0", "--seed-file", str(seed)],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        if not line.startswith("http://127.0.0.1:"):
-            raise RuntimeError(f"the fake {kind} did not start: {line!r}")
-        yield line, process.pid
-    finally:
-        stop_process(process, timeout=15)
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return sorted(found)
-
-
-def command_line(pid: int) -> list[str]:
-    try:
-        return (Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0"))[:-1]
-    except OSError:
-        return []
-
-
 def cpu_seconds(pid: int) -> float | None:
     """User plus system CPU time of a process so far, or None when it is gone."""
     try:
@@ -303,38 +250,27 @@ def _database_port(pid: int) -> int | None:
 def served_app(
     workers: int, github: str, gitlab: str, workdir: Path, *, cache_seconds: int, timeout: float = 90
 ) -> Iterator[Server]:
-    port = free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("MONGODB_", "AUTH_", "ENCRYPTION_", "GITHUB_", "GITLAB_"))
-    }
-    env |= {
-        "APP_ENV": "development",
-        "DATA_DIR": str(workdir / "data"),  # the embedded database keeps its files here
-        "MONGODB_DATABASE": DATABASE,
-        "AUTH_JWT_SECRET": JWT_SECRET,
-        "ENCRYPTION_KEYS": f"load:{ENCRYPTION_KEY}",
-        "GITHUB_URL": github,
-        "GITHUB_API_URL": github,
-        "GITLAB_URL": gitlab,
-        "GIT_HOST_ALLOWLIST": "127.0.0.1",
-        "REPOSITORY_CACHE_SECONDS": str(cache_seconds),
-        "LOG_LEVEL": "WARNING",
-        "GRAPHIQL": "false",
-    }
+    env = service_environment(
+        APP_ENV="development",
+        DATA_DIR=str(workdir / "data"),  # the embedded database keeps its files here
+        MONGODB_DATABASE=DATABASE,
+        AUTH_JWT_SECRET=JWT_SECRET,
+        ENCRYPTION_KEYS=f"load:{ENCRYPTION_KEY}",
+        GITHUB_URL=github,
+        GITHUB_API_URL=github,
+        GITLAB_URL=gitlab,
+        GIT_HOST_ALLOWLIST="127.0.0.1",
+        REPOSITORY_CACHE_SECONDS=str(cache_seconds),
+        LOG_LEVEL="WARNING",
+        GRAPHIQL="false",
+    )
     log_path = workdir / "server.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(workers)],
-            cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        yield _wait_until_serving(process, url, log_path, workers, timeout)
-    finally:
-        stop_process(process, signal.SIGTERM, timeout=40)
+    args = ("--host", "127.0.0.1", "--workers", str(workers))
+    with (
+        log_path.open("wb") as log,
+        serve(env, args=args, stdout=log, stderr=log, wait=False, new_session=True) as served,
+    ):
+        yield _wait_until_serving(served.process, served.url, log_path, workers, timeout)
 
 
 def _wait_until_serving(
@@ -741,8 +677,8 @@ async def run(args: argparse.Namespace) -> Report:
     everyone = [a for accounts in clients_accounts for a in accounts]
     with (
         tempfile.TemporaryDirectory(prefix="load-run-") as tmp,
-        fake_host("github", github_world(everyone), Path(tmp)) as (github, github_pid),
-        fake_host("gitlab", gitlab_world(everyone), Path(tmp)) as (gitlab, gitlab_pid),
+        fake_host_process("github", github_world(everyone), Path(tmp)) as (github, github_pid),
+        fake_host_process("gitlab", gitlab_world(everyone), Path(tmp)) as (gitlab, gitlab_pid),
         served_app(args.workers, github, gitlab, Path(tmp), cache_seconds=args.cache_seconds) as server,
     ):
         others = {

@@ -5,8 +5,9 @@ What runs:
 - the fake GitHub and fake GitLab (``tests/fakes``), each a real uvicorn server in its own process on
   loopback, adding ``--delay`` seconds (default 0.1) to every request, with accounts of 100, 1,000
   and 5,000 repositories;
-- this service as built by ``create_app`` (its own HTTP client, the embedded database), queried over
-  ASGI with ``integration(id) { repositories(first: 30) { ... } }``;
+- this service as built by ``create_app`` (its own HTTP client, the embedded database), running in
+  process through ``tests.harness.running_app`` (the harness the tests use), queried over ASGI with
+  ``integration(id) { repositories(first: 30) { ... } }``;
 - PyGithub and python-gitlab listing the same accounts (the ``bench`` dependency group: ``make bench``).
 
 For each host and size it reports the wall time of the query cold (nothing cached), warm (within
@@ -22,27 +23,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import json
 import math
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from app.composition import Services
 from app.graphql.types.node import to_global_id
-from app.main import create_app, open_services
-from app.providers.pagination import MAX_CONCURRENT_PAGES, PER_PAGE
+from app.net.pagination import MAX_CONCURRENT_PAGES, PER_PAGE
 from app.security.auth import issue_development_token
 from app.settings import EncryptionKey, Secret, Settings
 from app.storage.mongo import EmbeddedMongo
+from tests.harness import fake_host_process, running_app
 
 SIZES = (100, 1000, 5000)
 QUERY = """query Picker($id: ID!, $refresh: Boolean!) {
@@ -91,38 +90,6 @@ def gitlab_world(sizes: tuple[int, ...]) -> dict[str, Any]:
             for size in sizes
         ],
     }
-
-
-@contextlib.contextmanager
-def fake_host(kind: str, world: dict[str, Any], delay: float, workdir: Path) -> Iterator[str]:
-    """``python -m tests.fakes`` in its own process; yields its base URL."""
-    seed = workdir / f"{kind}.json"
-    seed.write_text(json.dumps(world))
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.fakes",
-            kind,
-            "--port",
-            "0",
-            "--seed-file",
-            str(seed),
-            "--delay",
-            str(delay),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline().strip()
-        if not line.startswith("http"):
-            raise RuntimeError(f"the fake {kind} did not start: {line!r}")
-        yield line
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 async def requests_made(http: httpx.AsyncClient, base: str) -> int:
@@ -282,7 +249,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
             for size in args.sizes:
                 # One fake per account: the fakes filter their whole world on every request, so a
                 # shared world would charge the 100-repository account for the 5,000 others.
-                with fake_host(kind, world((size,)), args.delay, Path(tmp)) as base:
+                with fake_host_process(kind, world((size,)), Path(tmp), delay=args.delay) as (base, _):
                     settings = Settings(
                         mongodb_uri=Secret(mongo.uri),
                         mongodb_database=f"bench_{kind}_{size}",
@@ -297,20 +264,18 @@ async def run(args: argparse.Namespace) -> list[Row]:
                         repository_cache_seconds=3600,
                         log_level="WARNING",
                     )
-                    app = create_app(settings)
                     async with (
-                        app.router.lifespan_context(app),
+                        running_app(settings) as app,
                         httpx.AsyncClient(
                             transport=httpx.ASGITransport(app=app), base_url="http://picker", timeout=120
                         ) as http,
                         httpx.AsyncClient(timeout=30) as control,
-                        open_services(settings, http=control) as services,
                     ):
                         picker = Picker(http, settings)
                         measured = await measure(
                             args,
                             picker,
-                            services,
+                            app.services,
                             control,
                             host,
                             base,
@@ -327,7 +292,7 @@ async def run(args: argparse.Namespace) -> list[Row]:
 async def measure(
     args: argparse.Namespace,
     picker: Picker,
-    services: Any,
+    services: Services,
     control: httpx.AsyncClient,
     host: str,
     base: str,
@@ -344,7 +309,7 @@ async def measure(
 
     async def sample(*, refresh: bool, forget: bool) -> tuple[float, int]:
         if forget:
-            await services.repository_cache.delete_for_integration(local_id)
+            await services.listings.delete_for_integration(local_id)
         before = await requests_made(control, base)
         seconds, total = await picker.timed_listing(global_id, refresh=refresh)
         assert total == size, (total, size)

@@ -13,10 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
-from app.main import create_app
+from app.composition import Seams
 from app.security.auth import issue_development_token
 from app.settings import EncryptionKey, Secret, Settings
 from app.storage.mongo import EmbeddedMongo
+from tests import harness
+from tests.harness import ServedApp
 
 JWT_SECRET = "test-secret-" + "x" * 40
 KEY_A = base64.b64encode(b"A" * 32).decode()
@@ -80,10 +82,15 @@ class GraphQLTestClient:
 
 @contextlib.asynccontextmanager
 async def running_app(
-    settings: Settings, upstream: httpx.AsyncClient | None = None, resolver: Any = None
-) -> AsyncIterator[Any]:
-    app = create_app(settings, http=upstream, resolver=resolver)
-    async with app.router.lifespan_context(app):
+    settings: Settings,
+    upstream: httpx.AsyncClient | None = None,
+    resolver: Any = None,
+    seams: Seams | None = None,
+) -> AsyncIterator[ServedApp]:
+    """The app, its lifespan running; ``upstream`` and ``resolver`` (or any ``seams``) replace its parts."""
+    seams = seams or Seams()
+    seams = replace(seams, http=upstream or seams.http, resolver=resolver or seams.resolver)
+    async with harness.running_app(settings, seams) as app:
         yield app
 
 

@@ -15,12 +15,14 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 from pymongo import AsyncMongoClient
 
+from app.composition import Seams
 from app.settings import OAuthClient, Secret, Settings
 from tests.conftest import GraphQLTestClient, running_app
 from tests.fakes import scenarios
 from tests.fakes.github import FakeGitHub
 from tests.fakes.gitlab import FakeGitLab
 from tests.fakes.server import run_in_thread
+from tests.harness import ServedApp
 
 PUBLIC_URL = "http://service.test"
 CALLBACK = f"{PUBLIC_URL}/oauth/callback"
@@ -123,7 +125,8 @@ def login_settings(settings: Settings, hosts: FakeHosts, **overrides: Any) -> Se
 class Service:
     """The service in process (ASGI), its database, and a browser that visits the hosts."""
 
-    def __init__(self, http: httpx.AsyncClient, settings: Settings, database: Any) -> None:
+    def __init__(self, app: ServedApp, http: httpx.AsyncClient, settings: Settings, database: Any) -> None:
+        self.app = app
         self.http = http
         self.graphql = GraphQLTestClient(http, settings)
         self.settings = settings
@@ -178,19 +181,21 @@ class Service:
 
 
 @contextlib.asynccontextmanager
-async def open_service(settings: Settings, *, own_http_client: bool = False) -> AsyncIterator[Service]:
+async def open_service(
+    settings: Settings, *, own_http_client: bool = False, seams: Seams | None = None
+) -> AsyncIterator[Service]:
     """The service in process. ``own_http_client``: it builds its HTTP client as in production (the SSRF
-    guard, ``HTTP_TIMEOUT_SECONDS``) instead of using a plain test client."""
+    guard, ``HTTP_TIMEOUT_SECONDS``) instead of using a plain test client; ``seams`` replace other parts."""
     assert settings.mongodb_uri is not None
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_uri.reveal(), tz_aware=True)
     try:
         async with (
             httpx.AsyncClient() as plain,
-            running_app(settings, None if own_http_client else plain) as app,
+            running_app(settings, None if own_http_client else plain, seams=seams) as app,
         ):
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url=PUBLIC_URL) as http:
-                yield Service(http, settings, mongo[settings.mongodb_database])
+                yield Service(app, http, settings, mongo[settings.mongodb_database])
     finally:
         await mongo.close()
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from app.composition import Seams, Services, open_services
 from app.domain.models import (
     AuthMethod,
     Credentials,
@@ -27,9 +28,9 @@ from app.domain.models import (
     TokenResource,
     VerifiedToken,
 )
-from app.main import open_services
-from app.services.wiring import Services
 from app.settings import Settings
+from tests.harness import ServedApp
+from tests.harness import settle as settle
 
 GITHUB = "http://github.test"
 GITLAB = "http://gitlab.test"
@@ -64,7 +65,7 @@ def upstream(fake_github: Any = None, fake_gitlab: Any = None) -> httpx.AsyncCli
 
 @contextlib.asynccontextmanager
 async def services_for(settings: Settings, http: httpx.AsyncClient) -> AsyncIterator[Services]:
-    async with open_services(settings, http=http) as services:
+    async with open_services(settings, Seams(http=http)) as services:
         yield services
 
 
@@ -115,13 +116,6 @@ async def connect(
     return saved.integration
 
 
-def app_services(app: Any) -> Services:
-    """The ``Services`` a running app built in its lifespan (to wait for its background work)."""
-    graphql = next(route.app for route in app.routes if getattr(route, "path", "") == "/graphql")
-    services: Services = graphql._services_ref["services"]
-    return services
-
-
-async def settle(app: Any) -> None:
-    """Wait until the app's shared listings have landed, their cache writes included."""
-    await app_services(app).listing_flights.drain()
+def app_services(app: ServedApp) -> Services:
+    """The ``Services`` a running app built in its lifespan."""
+    return app.services

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -138,3 +139,17 @@ class Branch:
     name: str
     commit_sha: str
     protected: bool
+
+
+def sort_key(repo: Repository) -> tuple[float, str]:
+    """The picker's order: most recently pushed first, never pushed (empty repositories) last, ties by id."""
+    pushed = repo.pushed_at.timestamp() if repo.pushed_at is not None else float("-inf")
+    return (-pushed, repo.id)
+
+
+def ordered(repositories: Iterable[Repository]) -> list[Repository]:
+    """Each repository once (by id, the first seen wins), in the picker's order."""
+    unique: dict[str, Repository] = {}
+    for repo in repositories:
+        unique.setdefault(repo.id, repo)
+    return sorted(unique.values(), key=sort_key)

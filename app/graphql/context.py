@@ -9,10 +9,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.types import Info as StrawberryInfo
 
+from app.composition import Services
 from app.graphql.loaders import Loaders
 from app.observability import note
 from app.security.auth import Caller
-from app.services.wiring import Services
 
 
 @dataclass

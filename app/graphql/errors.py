@@ -16,7 +16,6 @@ from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors, SchemaExtension
 
 from app.domain.errors import PublicError
-from app.metrics import record_graphql_request
 from app.observability import current_request_id, note
 
 log = logging.getLogger(__name__)
@@ -63,4 +62,6 @@ class OperationLog(SchemaExtension):
         codes = sorted({str((e.extensions or {}).get("code", "GRAPHQL_ERROR")) for e in errors})
         outcome = ",".join(codes) if codes else "ok"
         note(operation=context.operation_name or "anonymous", outcome=outcome)
-        record_graphql_request(context.operation_name, outcome, time.perf_counter() - started)
+        services = getattr(context.context, "services", None)  # absent when executed without a request
+        if services is not None:
+            services.metrics.graphql_request(context.operation_name, outcome, time.perf_counter() - started)

@@ -1,17 +1,22 @@
-"""Per-request DataLoaders: one batched lookup per kind, however many fields ask for it."""
+"""Per-request DataLoaders: one batched lookup per kind, however many fields ask for it.
+
+The integration record is read once per request (``IntegrationLoader``, primed by every field that
+already holds one); listings and branches are keyed by the integration itself, so they never look
+it up again.
+"""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from app.domain.errors import NotFoundError
+from app.composition import Services
 from app.domain.models import Branch, Integration
-from app.services.list_repositories import RepositoryList, list_branches, list_repositories
-from app.services.wiring import Services
+from app.services.catalog import RepositoryList
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -31,8 +36,24 @@ class IntegrationLoader(DataLoader[IntegrationKey, IntegrationResult]):
         super().__init__(load_fn=load)
 
 
-RepositoryListKey = tuple[str, str | None, bool]  # (integration id, search, refresh)
-BranchesKey = tuple[str, str, int]  # (integration id, repository id, first)
+@dataclass(frozen=True)
+class ListingKey:
+    """One listing of one integration; equal keys share one load (the integration rides along)."""
+
+    integration_id: str
+    search: str | None
+    refresh: bool
+    integration: Integration = field(compare=False, hash=False, repr=False)
+
+
+@dataclass(frozen=True)
+class BranchesKey:
+    """The first ``first`` branches of one repository of one integration."""
+
+    integration_id: str
+    repository_id: str
+    first: int
+    integration: Integration = field(compare=False, hash=False, repr=False)
 
 
 async def _each(keys: Sequence[K], one: Callable[[K], Awaitable[V]]) -> list[V | BaseException]:
@@ -40,19 +61,17 @@ async def _each(keys: Sequence[K], one: Callable[[K], Awaitable[V]]) -> list[V |
     return await asyncio.gather(*(one(key) for key in keys), return_exceptions=True)
 
 
-class RepositoryListLoader(DataLoader[RepositoryListKey, RepositoryList]):
+class RepositoryListLoader(DataLoader[ListingKey, RepositoryList]):
     """Repository lists by (integration, search, refresh): one listing per integration per request,
     every integration's at once, whatever number of fields ask (``integrations { repositories }``)."""
 
-    def __init__(self, services: Services, integrations: IntegrationLoader) -> None:
-        async def one(key: RepositoryListKey) -> RepositoryList:
-            integration_id, search, refresh = key
-            integration = await integrations.load(integration_id)
-            if integration is None:
-                raise NotFoundError()
-            return await list_repositories(services, integration, search=search, refresh=refresh)
+    def __init__(self, services: Services) -> None:
+        async def one(key: ListingKey) -> RepositoryList:
+            return await services.catalog.repositories(
+                key.integration, search=key.search, refresh=key.refresh
+            )
 
-        async def load(keys: Sequence[RepositoryListKey]) -> list[RepositoryList | BaseException]:
+        async def load(keys: Sequence[ListingKey]) -> list[RepositoryList | BaseException]:
             return await _each(keys, one)
 
         super().__init__(load_fn=load)
@@ -61,13 +80,9 @@ class RepositoryListLoader(DataLoader[RepositoryListKey, RepositoryList]):
 class BranchesLoader(DataLoader[BranchesKey, list[Branch]]):
     """Branches by (integration, repository, first), all repositories' at once."""
 
-    def __init__(self, services: Services, integrations: IntegrationLoader) -> None:
+    def __init__(self, services: Services) -> None:
         async def one(key: BranchesKey) -> list[Branch]:
-            integration_id, repository_id, first = key
-            integration = await integrations.load(integration_id)
-            if integration is None:
-                raise NotFoundError()
-            return await list_branches(services, integration, repository_id, first)
+            return await services.branches.list(key.integration, key.repository_id, key.first)
 
         async def load(keys: Sequence[BranchesKey]) -> list[list[Branch] | BaseException]:
             return await _each(keys, one)
@@ -80,5 +95,5 @@ class Loaders:
 
     def __init__(self, services: Services, owner: str) -> None:
         self.integration = IntegrationLoader(services, owner)
-        self.repositories = RepositoryListLoader(services, self.integration)
-        self.branches = BranchesLoader(services, self.integration)
+        self.repositories = RepositoryListLoader(services)
+        self.branches = BranchesLoader(services)

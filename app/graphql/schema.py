@@ -1,4 +1,4 @@
-"""The Strawberry schema: queries, mutations, limits and error masking in one place."""
+"""The Strawberry schema: queries, mutations, limits, error members and masking in one place."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from app.graphql.errors import MaskInternalErrors, OperationLog
 from app.graphql.mutations.oauth import OAuthMutations
 from app.graphql.mutations.tokens import TokenMutations
 from app.graphql.queries import Query
+from app.graphql.types.errors import EXCEPTION_HANDLERS
 from app.graphql.types.integration import IntegrationType
 
 MAX_DEPTH = 10
@@ -44,6 +45,7 @@ def build_schema() -> strawberry.Schema:
         mutation=Mutation,
         types=[IntegrationType],
         config=StrawberryConfig(auto_camel_case=True),
+        exception_handlers=EXCEPTION_HANDLERS,  # domain errors → mutation union members
         extensions=[
             partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
             partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),

@@ -13,8 +13,10 @@ from app.domain.errors import (
     ServiceUnavailableError,
 )
 from app.domain.models import AuthMethod, Integration
-from app.services.credentials import usable_credentials
-from app.services.wiring import Services
+from app.hosts.registry import HostRegistry
+from app.services.credentials import CredentialSource
+from app.storage.integrations import IntegrationRepository
+from app.storage.listings import ListingStore
 
 log = logging.getLogger(__name__)
 
@@ -26,73 +28,86 @@ class Disconnected:
     message: str
 
 
-async def disconnect(services: Services, owner: str, integration_id: str) -> Disconnected | None:
-    """Delete the integration and its tokens; None when there is no such integration.
+class Disconnect:
+    """``disconnectGitIntegration``."""
 
-    A pasted access token belongs to the user, who created it and alone can revoke it: it is only
-    forgotten here, and the message says where to revoke it. A login is also revoked at the host;
-    when the host cannot be reached the integration is removed all the same and the answer says so.
-    """
-    current = await services.integrations.get(owner, integration_id)
-    if current is None:
-        return None
-    if current.auth_method is AuthMethod.OAUTH:
-        result = await _disconnect_login(services, owner, current)
-    else:
-        result = await _disconnect_token(services, owner, current)
-    if result is not None:
-        # The cached repository list goes too; if the database hiccups here, its clean-up index
-        # removes the unreachable entries later, so the disconnect itself still stands.
-        try:
-            await services.repository_cache.delete_for_integration(current.id)
-        except ServiceUnavailableError:
-            log.warning("could not drop the repository cache", extra={"integration_id": current.id})
-    return result
+    def __init__(
+        self,
+        hosts: HostRegistry,
+        integrations: IntegrationRepository,
+        credentials: CredentialSource,
+        listings: ListingStore,
+    ) -> None:
+        self._hosts = hosts
+        self._integrations = integrations
+        self._credentials = credentials
+        self._listings = listings
 
+    async def disconnect(self, owner: str, integration_id: str) -> Disconnected | None:
+        """Delete the integration and its tokens; None when there is no such integration.
 
-async def _disconnect_token(services: Services, owner: str, current: Integration) -> Disconnected | None:
-    removed = await services.integrations.delete(owner, current.id)
-    if removed is None:
-        return None
-    integration, _credentials = removed
-    where = integration.manage_access_url or integration.endpoint.web_url
-    return Disconnected(
-        integration=integration,
-        host_notified=False,
-        message=f"Disconnected. The token itself is still valid at {integration.host}; revoke it at {where} "
-        "if it is no longer needed.",
-    )
+        A pasted access token belongs to the user, who created it and alone can revoke it: it is only
+        forgotten here, and the message says where to revoke it. A login is also revoked at the host;
+        when the host cannot be reached the integration is removed all the same and the answer says so.
+        """
+        current = await self._integrations.get(owner, integration_id)
+        if current is None:
+            return None
+        if current.auth_method is AuthMethod.OAUTH:
+            result = await self._disconnect_login(owner, current)
+        else:
+            result = await self._disconnect_token(owner, current)
+        if result is not None:
+            # The stored repository lists go too; if the database hiccups here, its clean-up index
+            # removes the unreachable entries later, so the disconnect itself still stands.
+            try:
+                await self._listings.delete_for_integration(current.id)
+            except ServiceUnavailableError:
+                log.warning("could not drop the repository cache", extra={"integration_id": current.id})
+        return result
 
+    async def _disconnect_token(self, owner: str, current: Integration) -> Disconnected | None:
+        removed = await self._integrations.delete(owner, current.id)
+        if removed is None:
+            return None
+        integration, _credentials = removed
+        where = integration.manage_access_url or integration.endpoint.web_url
+        return Disconnected(
+            integration=integration,
+            host_notified=False,
+            message=f"Disconnected. The token itself is still valid at {integration.host}; revoke it at "
+            f"{where} if it is no longer needed.",
+        )
 
-async def _disconnect_login(services: Services, owner: str, current: Integration) -> Disconnected | None:
-    # GitHub revokes a grant only when named by a valid access token: renew an expiring one first.
-    # If that fails (refused, host down), revoke with what is stored; removal must not depend on it.
-    with contextlib.suppress(PublicError):
-        await usable_credentials(services, current)
-    removed = await services.integrations.delete(owner, current.id)
-    if removed is None:
-        return None
-    integration, credentials = removed  # the pair stored last, whoever renewed it
-    where = integration.manage_access_url or integration.endpoint.web_url
-    server = services.oauth.find(integration.provider, integration.host)
-    confirmed: bool | None = None
-    if server is not None:
-        try:
-            confirmed = await server.revoke(credentials.access_token, credentials.refresh_token)
-        except (ProviderUnavailableError, HostNotAllowedError) as exc:
-            log.warning(
-                "oauth: revocation failed", extra={"integration_id": integration.id, "reason": exc.code}
+    async def _disconnect_login(self, owner: str, current: Integration) -> Disconnected | None:
+        # GitHub revokes a grant only when named by a valid access token: renew an expiring one first.
+        # If that fails (refused, host down), revoke with what is stored; removal must not depend on it.
+        with contextlib.suppress(PublicError):
+            await self._credentials.usable(current)
+        removed = await self._integrations.delete(owner, current.id)
+        if removed is None:
+            return None
+        integration, credentials = removed  # the pair stored last, whoever renewed it
+        where = integration.manage_access_url or integration.endpoint.web_url
+        server = self._hosts.host(integration.endpoint).login
+        confirmed: bool | None = None
+        if server is not None:
+            try:
+                confirmed = await server.revoke(credentials.access_token, credentials.refresh_token)
+            except (ProviderUnavailableError, HostNotAllowedError) as exc:
+                log.warning(
+                    "oauth: revocation failed", extra={"integration_id": integration.id, "reason": exc.code}
+                )
+        if confirmed:
+            message = f"Disconnected, and {integration.host} revoked this service's access."
+        elif confirmed is False:
+            message = (
+                f"Disconnected. {integration.host} did not recognise this service's access (it may already "
+                f"be revoked); check at {where}."
             )
-    if confirmed:
-        message = f"Disconnected, and {integration.host} revoked this service's access."
-    elif confirmed is False:
-        message = (
-            f"Disconnected. {integration.host} did not recognise this service's access (it may already be "
-            f"revoked); check at {where}."
-        )
-    else:
-        message = (
-            f"Disconnected here, but {integration.host} could not be told to revoke this service's access; "
-            f"revoke it at {where}."
-        )
-    return Disconnected(integration=integration, host_notified=bool(confirmed), message=message)
+        else:
+            message = (
+                f"Disconnected here, but {integration.host} could not be told to revoke this service's "
+                f"access; revoke it at {where}."
+            )
+        return Disconnected(integration=integration, host_notified=bool(confirmed), message=message)

@@ -1,10 +1,9 @@
 """Connect by login: start at the host's authorization page, finish when the host sends the user back.
 
-``start_oauth`` stores a pending sign-in under a random ``state`` (32 bytes, single use, bound to
-the caller, 10 minutes) with its PKCE verifier and where the browser returns to, and answers the
-host's authorization URL. The host sends the browser to ``{PUBLIC_URL}/oauth/callback`` (or the
-frontend calls ``completeGitOAuth``); ``claim_state`` uses the state up and ``finish_oauth``
-exchanges the code, checks the token exactly as a pasted one would be checked, and only then
+``ConnectByLogin.start`` stores a pending sign-in under a random ``state`` (32 bytes, single use,
+bound to the caller, 10 minutes) with its PKCE verifier and where the browser returns to, and answers
+the host's authorization URL. The host sends the browser to ``{PUBLIC_URL}/oauth/callback`` (or the
+frontend calls ``completeGitOAuth``); ``claim`` uses the state up and ``finish`` exchanges the code, checks the token exactly as a pasted one would be checked, and only then
 stores the integration. Nothing is stored when any step fails.
 """
 
@@ -24,19 +23,12 @@ from app.domain.errors import (
     OAuthExchangeError,
     ProviderUnavailableError,
 )
-from app.domain.models import (
-    AuthMethod,
-    Credentials,
-    GitProvider,
-    HostEndpoint,
-    Integration,
-    TokenKind,
-    VerifiedToken,
-)
-from app.metrics import error_code, record_connect_attempt
-from app.providers.github import GitHubClient
-from app.services.wiring import Services
-from app.storage.oauth_states import PendingAuthorization
+from app.domain.models import AuthMethod, Credentials, GitProvider, Integration, TokenKind
+from app.hosts.registry import HostRegistry
+from app.metrics import Metrics, error_code
+from app.services.clock import Clock
+from app.storage.integrations import IntegrationRepository
+from app.storage.oauth_states import OAuthStateRepository, PendingAuthorization
 
 CALLBACK_PATH = "/oauth/callback"
 STATE_LIFETIME = timedelta(minutes=10)
@@ -56,10 +48,6 @@ class Authorization:
     url: str
     state: str
     expires_at: datetime
-
-
-def redirect_uri(services: Services) -> str:
-    return f"{services.settings.public_url}{CALLBACK_PATH}"
 
 
 def checked_return_to(value: str | None, allowed_origins: tuple[str, ...]) -> str | None:
@@ -88,139 +76,143 @@ def checked_return_to(value: str | None, allowed_origins: tuple[str, ...]) -> st
     return value
 
 
-async def start_oauth(
-    services: Services, owner: str, provider: GitProvider, return_to: str | None
-) -> Authorization:
-    """Begin "Connect with GitHub / GitLab" for ``owner``.
+class ConnectByLogin:
+    """``connectGitOAuth``, ``completeGitOAuth`` and the ``/oauth/callback`` behind them."""
 
-    Raises ``OAuthNotConfiguredError`` (no client credentials for the provider) and
-    ``BadUserInputError`` (``return_to`` not on a frontend origin).
-    """
-    server = services.oauth.for_provider(provider)
-    checked = checked_return_to(return_to, services.settings.frontend_origins)
-    state = secrets.token_urlsafe(STATE_BYTES)
-    verifier = secrets.token_urlsafe(VERIFIER_BYTES)
-    now = services.clock()
-    pending = PendingAuthorization(
-        owner=owner,
-        provider=provider,
-        token_kind=server.token_kind,
-        host=server.host,
-        code_verifier=verifier,
-        redirect_uri=redirect_uri(services),
-        return_to=checked,
-        created_at=now,
-        expires_at=now + STATE_LIFETIME,
-    )
-    await services.oauth_states.create(state, pending)
-    url = server.authorization_url(state=state, code_verifier=verifier, redirect_uri=pending.redirect_uri)
-    return Authorization(url=url, state=state, expires_at=pending.expires_at)
+    def __init__(
+        self,
+        hosts: HostRegistry,
+        states: OAuthStateRepository,
+        integrations: IntegrationRepository,
+        clock: Clock,
+        metrics: Metrics,
+        *,
+        public_url: str,
+        frontend_origins: tuple[str, ...],
+    ) -> None:
+        self._hosts = hosts
+        self._states = states
+        self._integrations = integrations
+        self._clock = clock
+        self._metrics = metrics
+        self._redirect_uri = f"{public_url}{CALLBACK_PATH}"
+        self._frontend_origins = frontend_origins
 
+    async def start(self, owner: str, provider: GitProvider, return_to: str | None) -> Authorization:
+        """Begin "Connect with GitHub / GitLab" for ``owner``.
 
-async def claim_state(services: Services, state: str, *, owner: str | None = None) -> PendingAuthorization:
-    """Use the sign-in's state up; ``InvalidOAuthStateError`` when it is unknown, used, expired or not ``owner``'s.
-
-    ``owner`` is None on the callback, where the browser carries no JWT and the state alone says
-    whose sign-in it is.
-    """
-    try:
-        if not _STATE_FORMAT.fullmatch(state or ""):
-            raise InvalidOAuthStateError()
-        pending = await services.oauth_states.consume(state, services.clock(), owner=owner)
-        if pending is None:
-            raise InvalidOAuthStateError()
-    except Exception as exc:
-        # Which host the sign-in was for is unknown without a valid state.
-        record_connect_attempt(None, AuthMethod.OAUTH.value, None, error_code(exc))
-        raise
-    return pending
-
-
-async def finish_oauth(
-    services: Services, pending: PendingAuthorization, code: str | None, installation_id: str | None
-) -> Integration:
-    """Exchange ``code``, check the token like a pasted one, and store the integration for its owner.
-
-    Raises ``OAuthExchangeError``, ``MissingPermissionsError``, ``InsufficientRoleError`` or
-    ``ProviderUnavailableError``; nothing is stored when it raises.
-    """
-    provider, method, kind = pending.provider.value, AuthMethod.OAUTH.value, pending.token_kind.value
-    try:
-        integration = await _exchange_and_store(services, pending, code, installation_id)
-    except Exception as exc:
-        record_connect_attempt(provider, method, kind, error_code(exc))
-        raise
-    record_connect_attempt(provider, method, kind, "connected")
-    return integration
-
-
-async def _exchange_and_store(
-    services: Services, pending: PendingAuthorization, code: str | None, installation_id: str | None
-) -> Integration:
-    server = services.oauth.find(pending.provider, pending.host)
-    if server is None:
-        raise OAuthExchangeError(
-            "Login for this Git host is no longer configured on this service; connect with an access token.",
-            reason="not_configured",
+        Raises ``OAuthNotConfiguredError`` (no client credentials for the provider) and
+        ``BadUserInputError`` (``return_to`` not on a frontend origin).
+        """
+        server = self._hosts.login(provider)
+        checked = checked_return_to(return_to, self._frontend_origins)
+        state = secrets.token_urlsafe(STATE_BYTES)
+        verifier = secrets.token_urlsafe(VERIFIER_BYTES)
+        now = self._clock()
+        pending = PendingAuthorization(
+            owner=owner,
+            provider=provider,
+            token_kind=server.token_kind,
+            host=server.host,
+            code_verifier=verifier,
+            redirect_uri=self._redirect_uri,
+            return_to=checked,
+            created_at=now,
+            expires_at=now + STATE_LIFETIME,
         )
-    if not code:
-        raise OAuthExchangeError(
-            f"{server.name} did not send a sign-in code back. "
-            + (
-                "The GitHub App must request user authorization during installation; ask the operator."
-                if pending.token_kind is TokenKind.GITHUB_APP
-                else "Start again."
-            ),
-            reason="missing_code",
+        await self._states.create(state, pending)
+        url = server.authorization_url(state=state, code_verifier=verifier, redirect_uri=pending.redirect_uri)
+        return Authorization(url=url, state=state, expires_at=pending.expires_at)
+
+    async def claim(self, state: str, *, owner: str | None = None) -> PendingAuthorization:
+        """Use the sign-in's state up; ``InvalidOAuthStateError`` when it is unknown, used, expired or not ``owner``'s.
+
+        ``owner`` is None on the callback, where the browser carries no JWT and the state alone says
+        whose sign-in it is.
+        """
+        try:
+            if not _STATE_FORMAT.fullmatch(state or ""):
+                raise InvalidOAuthStateError()
+            pending = await self._states.consume(state, self._clock(), owner=owner)
+            if pending is None:
+                raise InvalidOAuthStateError()
+        except Exception as exc:
+            # Which host the sign-in was for is unknown without a valid state.
+            self._metrics.connect_attempt(None, AuthMethod.OAUTH.value, None, error_code(exc))
+            raise
+        return pending
+
+    async def finish(
+        self, pending: PendingAuthorization, code: str | None, installation_id: str | None
+    ) -> Integration:
+        """Exchange ``code``, check the token like a pasted one, and store the integration for its owner.
+
+        Raises ``OAuthExchangeError``, ``MissingPermissionsError``, ``InsufficientRoleError`` or
+        ``ProviderUnavailableError``; nothing is stored when it raises.
+        """
+        provider, method, kind = pending.provider.value, AuthMethod.OAUTH.value, pending.token_kind.value
+        try:
+            integration = await self._exchange_and_store(pending, code, installation_id)
+        except Exception as exc:
+            self._metrics.connect_attempt(provider, method, kind, error_code(exc))
+            raise
+        self._metrics.connect_attempt(provider, method, kind, "connected")
+        return integration
+
+    async def complete(
+        self, owner: str, state: str, code: str | None, installation_id: str | None
+    ) -> Integration:
+        """``completeGitOAuth``: claim ``owner``'s state, then finish the sign-in."""
+        pending = await self.claim(state, owner=owner)
+        return await self.finish(pending, code, installation_id)
+
+    async def _exchange_and_store(
+        self, pending: PendingAuthorization, code: str | None, installation_id: str | None
+    ) -> Integration:
+        endpoint = self._hosts.default_endpoint(pending.provider)
+        host = self._hosts.host(endpoint)
+        server = host.login
+        if server is None or server.host != pending.host:
+            raise OAuthExchangeError(
+                "Login for this Git host is no longer configured on this service; connect with an access token.",
+                reason="not_configured",
+            )
+        if not code:
+            raise OAuthExchangeError(
+                f"{server.name} did not send a sign-in code back. "
+                + (
+                    "The GitHub App must request user authorization during installation; ask the operator."
+                    if pending.token_kind is TokenKind.GITHUB_APP
+                    else "Start again."
+                ),
+                reason="missing_code",
+            )
+        grant = await server.exchange_code(
+            code, code_verifier=pending.code_verifier, redirect_uri=pending.redirect_uri
         )
-    grant = await server.exchange_code(
-        code, code_verifier=pending.code_verifier, redirect_uri=pending.redirect_uri
-    )
-    endpoint = services.hosts.default_endpoint(pending.provider)
-    try:
-        verified = await verify_login(
-            services, endpoint, pending.token_kind, grant.access_token, _installation(installation_id)
+        try:
+            verified = await host.verify_login(
+                grant.access_token, pending.token_kind, _installation(installation_id)
+            )
+        except InvalidTokenError as exc:
+            raise OAuthExchangeError(
+                f"{server.name} issued a token it then did not accept; start again.",
+                reason="token_not_accepted",
+            ) from exc
+        except HostNotAllowedError as exc:
+            raise ProviderUnavailableError(exc.message) from exc
+        now = self._clock()
+        if grant.expires_in is not None:
+            verified = replace(verified, expires_at=now + timedelta(seconds=grant.expires_in))
+        saved = await self._integrations.save_verified(
+            pending.owner,
+            endpoint,
+            AuthMethod.OAUTH,
+            verified,
+            Credentials(grant.access_token, grant.refresh_token, verified.expires_at),
+            now,
         )
-    except InvalidTokenError as exc:
-        raise OAuthExchangeError(
-            f"{server.name} issued a token it then did not accept; start again.", reason="token_not_accepted"
-        ) from exc
-    except HostNotAllowedError as exc:
-        raise ProviderUnavailableError(exc.message) from exc
-    now = services.clock()
-    if grant.expires_in is not None:
-        verified = replace(verified, expires_at=now + timedelta(seconds=grant.expires_in))
-    saved = await services.integrations.save_verified(
-        pending.owner,
-        endpoint,
-        AuthMethod.OAUTH,
-        verified,
-        Credentials(grant.access_token, grant.refresh_token, verified.expires_at),
-        now,
-    )
-    return saved.integration
-
-
-async def complete_oauth(
-    services: Services, owner: str, state: str, code: str | None, installation_id: str | None
-) -> Integration:
-    """``completeGitOAuth``: claim ``owner``'s state, then finish the sign-in."""
-    pending = await claim_state(services, state, owner=owner)
-    return await finish_oauth(services, pending, code, installation_id)
-
-
-async def verify_login(
-    services: Services,
-    endpoint: HostEndpoint,
-    kind: TokenKind,
-    token: str,
-    installation_id: str | None = None,
-) -> VerifiedToken:
-    """Check a login token: GitHub by its flow (scopes, or the installation), GitLab as a pasted token."""
-    client = services.hosts.client(endpoint)
-    if isinstance(client, GitHubClient):
-        return await client.verify_login_token(token, kind, installation_id)
-    return await client.verify_token(token, oauth=True)
+        return saved.integration
 
 
 def _installation(value: str | None) -> str | None:

@@ -39,9 +39,11 @@ from app.domain.errors import (
     ProviderUnavailableError,
 )
 from app.domain.models import Credentials, Integration, IntegrationStatus
-from app.metrics import record_token_refresh
-from app.providers.oauth import REFUSED_REFRESH_REASONS
-from app.services.wiring import Services
+from app.hosts.oauth import REFUSED_REFRESH_REASONS
+from app.hosts.registry import HostRegistry
+from app.metrics import Metrics
+from app.services.clock import Clock
+from app.storage.integrations import IntegrationRepository
 
 log = logging.getLogger(__name__)
 
@@ -59,116 +61,136 @@ def refresh_due(credentials: Credentials, now: datetime) -> bool:
     )
 
 
-def lease_seconds(services: Services) -> float:
+def lease_seconds(http_timeout_seconds: float) -> float:
     # One POST bounded by the HTTP timeout, plus the database writes around it, with room to spare.
-    return max(MIN_LEASE_SECONDS, 3 * services.settings.http_timeout_seconds)
+    return max(MIN_LEASE_SECONDS, 3 * http_timeout_seconds)
 
 
-async def fresh_credentials(services: Services, integration: Integration) -> Credentials:
-    """The login's credentials, renewed first when the access token is about to expire.
+class TokenRefresher:
+    """Renews expiring login tokens (the protocol in the module docstring)."""
 
-    Raises ``NotFoundError`` (gone), ``NeedsReconnectError`` (the host refused the refresh token, now
-    or before) or ``ProviderUnavailableError`` (the host could not renew it right now).
-    """
-    repository = services.integrations
-    holder = uuid.uuid4().hex
-    lease = lease_seconds(services)
-    deadline = time.monotonic() + lease + 5
-    watched: tuple[int, str] | None = None  # (version, holder) of another caller's live lease
-    was_due = False
-    while True:
-        view = await repository.get_for_refresh(integration.owner, integration.id)
-        if view is None:
+    def __init__(
+        self,
+        integrations: IntegrationRepository,
+        hosts: HostRegistry,
+        clock: Clock,
+        metrics: Metrics,
+        *,
+        http_timeout_seconds: float,
+    ) -> None:
+        self._integrations = integrations
+        self._hosts = hosts
+        self._clock = clock
+        self._metrics = metrics
+        self._lease = lease_seconds(http_timeout_seconds)
+
+    async def fresh_credentials(self, integration: Integration) -> Credentials:
+        """The login's credentials, renewed first when the access token is about to expire.
+
+        Raises ``NotFoundError`` (gone), ``NeedsReconnectError`` (the host refused the refresh token,
+        now or before) or ``ProviderUnavailableError`` (the host could not renew it right now).
+        """
+        repository = self._integrations
+        holder = uuid.uuid4().hex
+        lease = self._lease
+        deadline = time.monotonic() + lease + 5
+        watched: tuple[int, str] | None = None  # (version, holder) of another caller's live lease
+        was_due = False
+        while True:
+            view = await repository.get_for_refresh(integration.owner, integration.id)
+            if view is None:
+                raise NotFoundError()
+            current, credentials = view.integration, view.credentials
+            now = self._clock()
+            if not refresh_due(credentials, now):
+                if was_due:  # renewed by another request or replica while this one waited
+                    self._metrics.token_refresh(current.provider.value, "waited")
+                return credentials
+            was_due = True
+            if current.status is IntegrationStatus.NEEDS_RECONNECT:
+                raise _needs_reconnect(current)
+            live = view.lease_holder is not None and (view.lease_expires_at or now) > now
+            if live:
+                assert view.lease_holder is not None
+                watched = (current.version, view.lease_holder)
+            elif watched is not None and view.lease_holder is None and watched[0] == current.version:
+                # The holder released its lease without a new pair: the host failed it just now.
+                raise ProviderUnavailableError(
+                    f"{current.host} could not renew the access right now; try again in a moment."
+                )
+            elif await repository.take_refresh_lease(
+                current.id, current.version, holder, now, now + timedelta(seconds=lease)
+            ):
+                renewed = await self._refresh_as_holder(current, credentials, holder)
+                if renewed is not None:
+                    return renewed
+                watched = None  # the lease was lost meanwhile: see what its new holder did
+            if time.monotonic() > deadline:
+                raise ProviderUnavailableError(
+                    f"The access to {current.host} is still being renewed; try again in a moment."
+                )
+            if live:
+                await asyncio.sleep(POLL_INTERVAL_SECONDS)
+            # Otherwise another caller won the lease or stored a new pair: look again at once.
+
+    async def _refresh_as_holder(
+        self, integration: Integration, credentials: Credentials, holder: str
+    ) -> Credentials | None:
+        """Refresh while holding the lease; None when the lease was lost and the caller must look again."""
+        repository = self._integrations
+        provider = integration.provider.value
+        server = self._hosts.host(integration.endpoint).login
+        assert credentials.refresh_token is not None
+        if server is None:
+            await repository.release_refresh_lease(integration.id, holder, self._clock())
+            self._metrics.token_refresh(provider, "failed")
+            raise ProviderUnavailableError(
+                f"Login with {integration.host} is no longer configured on this service, so its access cannot "
+                "be renewed; ask the operator, or connect with an access token."
+            )
+        try:
+            grant = await server.refresh(credentials.refresh_token)
+        except OAuthExchangeError as exc:
+            refused = exc.reason in REFUSED_REFRESH_REASONS
+            released = await repository.release_refresh_lease(
+                integration.id, holder, self._clock(), needs_reconnect=refused
+            )
+            if not released:
+                return None
+            self._metrics.token_refresh(provider, "refused" if refused else "failed")
+            if refused:
+                log.info(
+                    "oauth: refresh refused", extra={"integration_id": integration.id, "reason": exc.reason}
+                )
+                raise _needs_reconnect(integration) from exc
+            raise ProviderUnavailableError(
+                f"{server.name} did not renew the access ({exc.reason}); try again later."
+            ) from exc
+        except BaseException as exc:
+            # An outage, a rate limit or a cancellation: let the next request try again.
+            if isinstance(exc, Exception):
+                self._metrics.token_refresh(provider, "failed")
+            with contextlib.suppress(Exception):
+                await asyncio.shield(repository.release_refresh_lease(integration.id, holder, self._clock()))
+            raise
+        now = self._clock()
+        renewed = Credentials(
+            access_token=grant.access_token,
+            # A host that does not rotate refresh tokens leaves the old one valid.
+            refresh_token=grant.refresh_token or credentials.refresh_token,
+            expires_at=now + timedelta(seconds=grant.expires_in) if grant.expires_in is not None else None,
+        )
+        stored = await repository.store_refreshed(integration.id, holder, integration.version, renewed, now)
+        if stored is not None:
+            log.info("oauth: access token renewed", extra={"integration_id": integration.id})
+            self._metrics.token_refresh(provider, "refreshed")
+            return stored[1]
+        if await repository.get_for_refresh(integration.owner, integration.id) is None:
+            # Disconnected while we refreshed: the new token must not outlive the integration.
+            with contextlib.suppress(ProviderUnavailableError):
+                await server.revoke(renewed.access_token, renewed.refresh_token)
             raise NotFoundError()
-        current, credentials = view.integration, view.credentials
-        now = services.clock()
-        if not refresh_due(credentials, now):
-            if was_due:  # renewed by another request or replica while this one waited
-                record_token_refresh(current.provider.value, "waited")
-            return credentials
-        was_due = True
-        if current.status is IntegrationStatus.NEEDS_RECONNECT:
-            raise _needs_reconnect(current)
-        live = view.lease_holder is not None and (view.lease_expires_at or now) > now
-        if live:
-            assert view.lease_holder is not None
-            watched = (current.version, view.lease_holder)
-        elif watched is not None and view.lease_holder is None and watched[0] == current.version:
-            # The holder released its lease without a new pair: the host failed it just now.
-            raise ProviderUnavailableError(
-                f"{current.host} could not renew the access right now; try again in a moment."
-            )
-        elif await repository.take_refresh_lease(
-            current.id, current.version, holder, now, now + timedelta(seconds=lease)
-        ):
-            renewed = await _refresh_as_holder(services, current, credentials, holder)
-            if renewed is not None:
-                return renewed
-            watched = None  # the lease was lost meanwhile: see what its new holder did
-        if time.monotonic() > deadline:
-            raise ProviderUnavailableError(
-                f"The access to {current.host} is still being renewed; try again in a moment."
-            )
-        if live:
-            await asyncio.sleep(POLL_INTERVAL_SECONDS)
-        # Otherwise another caller won the lease or stored a new pair: look again at once.
-
-
-async def _refresh_as_holder(
-    services: Services, integration: Integration, credentials: Credentials, holder: str
-) -> Credentials | None:
-    """Refresh while holding the lease; None when the lease was lost and the caller must look again."""
-    repository = services.integrations
-    server = services.oauth.find(integration.provider, integration.host)
-    assert credentials.refresh_token is not None
-    if server is None:
-        await repository.release_refresh_lease(integration.id, holder, services.clock())
-        record_token_refresh(integration.provider.value, "failed")
-        raise ProviderUnavailableError(
-            f"Login with {integration.host} is no longer configured on this service, so its access cannot "
-            "be renewed; ask the operator, or connect with an access token."
-        )
-    try:
-        grant = await server.refresh(credentials.refresh_token)
-    except OAuthExchangeError as exc:
-        refused = exc.reason in REFUSED_REFRESH_REASONS
-        released = await repository.release_refresh_lease(
-            integration.id, holder, services.clock(), needs_reconnect=refused
-        )
-        if not released:
-            return None
-        record_token_refresh(integration.provider.value, "refused" if refused else "failed")
-        if refused:
-            log.info("oauth: refresh refused", extra={"integration_id": integration.id, "reason": exc.reason})
-            raise _needs_reconnect(integration) from exc
-        raise ProviderUnavailableError(
-            f"{server.name} did not renew the access ({exc.reason}); try again later."
-        ) from exc
-    except BaseException as exc:
-        # An outage, a rate limit or a cancellation: let the next request try again.
-        if isinstance(exc, Exception):
-            record_token_refresh(integration.provider.value, "failed")
-        with contextlib.suppress(Exception):
-            await asyncio.shield(repository.release_refresh_lease(integration.id, holder, services.clock()))
-        raise
-    now = services.clock()
-    renewed = Credentials(
-        access_token=grant.access_token,
-        # A host that does not rotate refresh tokens leaves the old one valid.
-        refresh_token=grant.refresh_token or credentials.refresh_token,
-        expires_at=now + timedelta(seconds=grant.expires_in) if grant.expires_in is not None else None,
-    )
-    stored = await repository.store_refreshed(integration.id, holder, integration.version, renewed, now)
-    if stored is not None:
-        log.info("oauth: access token renewed", extra={"integration_id": integration.id})
-        record_token_refresh(integration.provider.value, "refreshed")
-        return stored[1]
-    if await repository.get_for_refresh(integration.owner, integration.id) is None:
-        # Disconnected while we refreshed: the new token must not outlive the integration.
-        with contextlib.suppress(ProviderUnavailableError):
-            await server.revoke(renewed.access_token, renewed.refresh_token)
-        raise NotFoundError()
-    return None
+        return None
 
 
 def _needs_reconnect(integration: Integration) -> NeedsReconnectError:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -22,17 +22,14 @@ from pymongo.errors import DuplicateKeyError
 from app.domain.models import (
     AuthMethod,
     Credentials,
-    GitAccount,
-    GitProvider,
     HostEndpoint,
     Integration,
     IntegrationStatus,
-    RepositoryAccess,
-    TokenKind,
-    TokenResource,
     VerifiedToken,
 )
 from app.security.crypto import TokenCipher
+from app.storage.integration_documents import as_utc as _as_utc
+from app.storage.integration_documents import to_integration as _to_integration
 from app.storage.mongo import Database, Document, unavailable_on_failure
 
 ACCESS_TOKEN = "accessToken"
@@ -399,49 +396,3 @@ class IntegrationRepository:
                 else None
             ),
         }
-
-
-def _as_utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _endpoint(doc: Document) -> HostEndpoint:
-    return HostEndpoint(
-        provider=GitProvider(doc["provider"]), host=doc["host"], web_url=doc["webUrl"], api_url=doc["apiUrl"]
-    )
-
-
-def _to_integration(doc: Document) -> Integration:
-    account = doc["account"]
-    resource = doc.get("resource")
-    return Integration(
-        id=str(doc["_id"]),
-        owner=doc["owner"],
-        endpoint=_endpoint(doc),
-        auth_method=AuthMethod(doc["authMethod"]),
-        token_kind=TokenKind(doc["tokenKind"]),
-        account=GitAccount(
-            id=account["id"],
-            login=account["login"],
-            name=account.get("name"),
-            avatar_url=account.get("avatarUrl"),
-            url=account.get("url"),
-            bot=bool(account.get("bot")),
-        ),
-        repository_access=RepositoryAccess(doc["repositoryAccess"]),
-        granted_permissions=list(doc.get("grantedPermissions") or []),
-        unverified_permissions=list(doc.get("unverifiedPermissions") or []),
-        status=IntegrationStatus(doc["status"]),
-        created_at=_as_utc(doc["createdAt"]) or doc["createdAt"],
-        expires_at=_as_utc(doc.get("expiresAt")),
-        last_verified_at=_as_utc(doc.get("lastVerifiedAt")),
-        manage_access_url=doc.get("manageAccessUrl"),
-        resource=(
-            TokenResource(kind=resource["kind"], ids=tuple(resource["ids"]), path=resource.get("path"))
-            if resource
-            else None
-        ),
-        version=int(doc.get("version", 0)),
-    )

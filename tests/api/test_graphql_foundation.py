@@ -7,8 +7,11 @@ from typing import Any
 import httpx
 import pytest
 
+from app.composition import Seams
 from app.graphql.types.node import to_global_id
-from tests.conftest import GraphQLTestClient
+from app.settings import Settings
+from app.storage.integrations import IntegrationRepository
+from tests.conftest import GraphQLTestClient, running_app
 
 
 async def test_integrations_of_a_new_user_is_empty(client: GraphQLTestClient) -> None:
@@ -76,16 +79,19 @@ async def test_oversized_bodies_are_refused_before_parsing(client: GraphQLTestCl
     assert response.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
 
 
-async def test_unexpected_errors_are_masked_with_the_request_id(
-    client: GraphQLTestClient, app: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from app.storage.integrations import IntegrationRepository
-
-    async def broken(self: Any, owner: str) -> Any:
+class BrokenIntegrations(IntegrationRepository):
+    async def list_for_owner(self, owner: str) -> Any:
         raise RuntimeError("secret internal detail /srv/app/storage.py")
 
-    monkeypatch.setattr(IntegrationRepository, "list_for_owner", broken)
-    body = await client.execute("{ integrations { id } }")
+
+async def test_unexpected_errors_are_masked_with_the_request_id(settings: Settings) -> None:
+    seams = Seams(integrations=BrokenIntegrations)
+    async with (
+        running_app(settings, seams=seams) as app,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
+    ):
+        client = GraphQLTestClient(http, settings)
+        body = await client.execute("{ integrations { id } }")
     [error] = body["errors"]
     assert error["message"].startswith("Internal error (request id ")
     assert error["extensions"]["code"] == "INTERNAL"

@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,9 +21,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from app import metrics
 from app.domain.models import TokenKind
 from app.settings import Settings
-from tests.api.test_uvicorn_process import ROOT, free_port, wait_until_healthy
 from tests.conftest import JWT_SECRET, KEY_A, GraphQLTestClient, running_app, token_for
 from tests.fakes.github import FakeGitHub
+from tests.harness import serve, service_environment
 from tests.oauth_support import (
     APP_SLUG,
     FakeHosts,
@@ -97,21 +94,6 @@ def assert_nothing_private(scraped: Metrics, secrets: Sequence[str]) -> None:
 
 
 # --- fixtures ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def fresh_label_sets(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Operation names and hosts seen by earlier tests do not count against the limits (production's)."""
-    operations = metrics.BoundedLabel(
-        limit=metrics.OPERATION_NAME_LIMIT,
-        max_length=metrics.OPERATION_NAME_LENGTH,
-        pattern=metrics.OPERATION_NAME,
-    )
-    monkeypatch.setattr(metrics, "operation_label", operations)
-    hosts = metrics.BoundedLabel(
-        limit=metrics.HOST_LIMIT, max_length=metrics.HOST_LENGTH, pattern=metrics.HOST
-    )
-    monkeypatch.setattr(metrics, "host_label", hosts)
 
 
 async def fake_resolver(host: str, port: int) -> Sequence[str]:
@@ -446,44 +428,27 @@ async def test_token_refreshes_are_counted_by_outcome(settings: Settings, app_ho
 def test_several_workers_answer_metrics_for_all_of_them(
     mongo_uri: str, tmp_path: Path, shared_directory: bool
 ) -> None:
-    port = free_port()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("MONGODB_", "AUTH_", "ENCRYPTION_", "PROMETHEUS_", "prometheus_"))
-    }
-    env |= {
-        "PORT": str(port),
-        "DATA_DIR": str(tmp_path),
-        "MONGODB_URI": mongo_uri,
-        "MONGODB_DATABASE": "metrics_workers",
-        "ENCRYPTION_KEYS": f"a:{KEY_A}",
-        "AUTH_JWT_SECRET": JWT_SECRET,
-    }
+    env = service_environment(
+        DATA_DIR=str(tmp_path),
+        MONGODB_URI=mongo_uri,
+        MONGODB_DATABASE="metrics_workers",
+        ENCRYPTION_KEYS=f"a:{KEY_A}",
+        AUTH_JWT_SECRET=JWT_SECRET,
+    )
     directory = tmp_path / "metrics"
     if shared_directory:
         directory.mkdir()
         (directory / "counter_1.db").write_bytes(b"left by an earlier run")  # must be cleared at start
         env["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--workers", "2"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(url, process)
-        with httpx.Client(base_url=url, timeout=10) as http:
-            for _ in range(20):  # new connections: the requests spread over both workers
-                response = http.post(
-                    "/graphql",
-                    json={"query": "query Counted { integrations { id } }"},
-                    headers={"Connection": "close"},
-                )
-                assert response.status_code == 200
-            scrapes = [Metrics(http.get("/metrics", headers={"Connection": "close"}).text) for _ in range(4)]
+    with serve(env, args=("--workers", "2")) as served, httpx.Client(base_url=served.url, timeout=10) as http:
+        for _ in range(20):  # new connections: the requests spread over both workers
+            response = http.post(
+                "/graphql",
+                json={"query": "query Counted { integrations { id } }"},
+                headers={"Connection": "close"},
+            )
+            assert response.status_code == 200
+        scrapes = [Metrics(http.get("/metrics", headers={"Connection": "close"}).text) for _ in range(4)]
         if shared_directory:
             # The workers write here, and the stale file of an earlier run was cleared. Which worker
             # accepts a connection is the kernel's choice (one may take them all), so the numbers being
@@ -492,9 +457,6 @@ def test_several_workers_answer_metrics_for_all_of_them(
             assert writers, "the workers write their numbers into PROMETHEUS_MULTIPROC_DIR"
             stale = directory / "counter_1.db"
             assert not stale.exists() or stale.read_bytes() != b"left by an earlier run"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
     for scraped in scrapes:
         assert scraped.value(GRAPHQL, operation="Counted", outcome="UNAUTHENTICATED") == 20

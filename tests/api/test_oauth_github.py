@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from app.domain.models import TokenKind
-from app.providers.oauth import code_challenge
+from app.hosts.oauth import code_challenge
 from app.settings import Settings
 from app.storage.oauth_states import state_digest
 from tests.oauth_support import (

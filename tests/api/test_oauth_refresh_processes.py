@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,11 +16,11 @@ import httpx
 import pytest
 
 from app.settings import Secret, Settings
-from tests.api.test_uvicorn_process import ROOT, free_port, wait_until_healthy
 from tests.conftest import JWT_SECRET, KEY_A, token_for
 from tests.fakes.github import FakeGitHub
 from tests.fakes.gitlab import FakeGitLab
 from tests.fakes.server import run_in_thread
+from tests.harness import free_port, serve
 from tests.oauth_support import APP_SLUG, CONNECT_OAUTH, RETURN_TO, VERIFY, new_github, new_gitlab, query_of
 
 pytestmark = pytest.mark.uvicorn
@@ -30,22 +29,8 @@ pytestmark = pytest.mark.uvicorn
 @contextlib.contextmanager
 def served(env: dict[str, str], port: int, log_path: Path) -> Iterator[str]:
     """``python -m app serve`` on ``port`` with its log in ``log_path``, stopped on exit."""
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve"], cwd=ROOT, env=env | {"PORT": str(port)},
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(url, process)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with log_path.open("wb") as log, serve(env, port=port, stdout=log, stderr=subprocess.STDOUT) as process:
+        yield process.url
 
 
 async def graphql(http: httpx.AsyncClient, url: str, query: str, variables: dict[str, Any]) -> Any:

@@ -5,9 +5,6 @@ The service process talks to the fakes over real sockets; the caller uses a real
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,12 +16,12 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from app.settings import Secret, Settings
-from tests.api.test_uvicorn_process import ROOT, free_port, wait_until_healthy
 from tests.conftest import JWT_SECRET, KEY_A, token_for
 from tests.fakes import scenarios
 from tests.fakes.github import FakeGitHub
 from tests.fakes.gitlab import FakeGitLab
 from tests.fakes.server import run_in_thread
+from tests.harness import serve, service_environment
 
 pytestmark = pytest.mark.uvicorn
 
@@ -65,21 +62,15 @@ async def test_tokens_for_both_hosts_are_checked_and_stored_through_a_served_pro
 ) -> None:
     github, gitlab, self_hosted, github_url, gitlab_url, self_hosted_url = fakes
     gitlab.clear_requests()
-    port = free_port()
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "AUTH_", "ENCRYPTION_", "GIT"))
-    }
-    env |= {
-        "PORT": str(port), "DATA_DIR": str(tmp_path), "MONGODB_URI": mongo_uri, "MONGODB_DATABASE": "e2e_tokens",
-        "ENCRYPTION_KEYS": f"a:{KEY_A}", "AUTH_JWT_SECRET": JWT_SECRET,
-        "GITHUB_URL": github_url, "GITHUB_API_URL": github_url, "GITLAB_URL": gitlab_url,
-        "GIT_HOST_ALLOWLIST": "127.0.0.1",
-    }  # fmt: skip
-    process = subprocess.Popen([sys.executable, "-m", "app", "serve"], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(url, process)
+    env = service_environment(
+        DATA_DIR=str(tmp_path), MONGODB_URI=mongo_uri, MONGODB_DATABASE="e2e_tokens",
+        ENCRYPTION_KEYS=f"a:{KEY_A}", AUTH_JWT_SECRET=JWT_SECRET,
+        GITHUB_URL=github_url, GITHUB_API_URL=github_url, GITLAB_URL=gitlab_url,
+        GIT_HOST_ALLOWLIST="127.0.0.1",
+    )  # fmt: skip
+    log_path = tmp_path / "server.log"
+    with log_path.open("wb") as log, serve(env, stderr=log) as served:
+        url = served.url
         bearer = token_for(Settings(auth_jwt_secret=Secret(JWT_SECRET)), "alice")
         transport = HTTPXAsyncTransport(
             url=f"{url}/graphql", headers={"Authorization": f"Bearer {bearer}"}, timeout=30
@@ -98,9 +89,7 @@ async def test_tokens_for_both_hosts_are_checked_and_stored_through_a_served_pro
                 host=f"{self_hosted_url}/gitlab/",
             )
             listed = await session.execute(gql("{ integrations { host tokenKind account { login } } }"))
-    finally:
-        process.terminate()
-        stderr = process.communicate(timeout=30)[1].decode()
+    stderr = log_path.read_text()
 
     assert classic["__typename"] == "Integration"
     assert classic["tokenKind"] == "GITHUB_CLASSIC"

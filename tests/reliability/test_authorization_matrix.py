@@ -73,7 +73,7 @@ async def world(
         repository = listed["integration"]["repositories"]["edges"][0]["node"]["id"]
         state = (await service.start("GITHUB", user="alice"))["state"]
         bobs = await connect(service, "GITHUB", HUBOT_CLASSIC, "bob")
-        await settle(service.http._transport.app)  # type: ignore[attr-defined]  # listings are saved
+        await settle(service.app)  # listings are saved
         yield World(service, hosts, Targets(alice, repository, state, CLASSIC), bobs)
         await service.db.client.drop_database(settings.mongodb_database)
 
@@ -104,7 +104,7 @@ def random_targets(theirs: Targets) -> Targets:
 async def snapshot(service: Service) -> dict[str, list[dict[str, Any]]]:
     # A listing answered by an earlier test (bob looking through his own integration) may still be
     # saving its cache entries: let it land first, or it would look like a change made by this test.
-    await settle(service.http._transport.app)  # type: ignore[attr-defined]
+    await settle(service.app)
     return {name: await documents(service.db, name) for name in COLLECTIONS}
 
 

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -43,8 +40,8 @@ from pymongo.errors import (
 
 from app.settings import Secret, Settings
 from app.storage.mongo import EmbeddedMongo, is_transient
-from tests.api.test_uvicorn_process import ROOT, free_port, wait_until_healthy
 from tests.conftest import JWT_SECRET, KEY_A, token_for
+from tests.harness import serve, service_environment
 from tests.oauth_support import FakeHosts, Service, login_settings, open_service, query_of
 from tests.picker_support import settle
 from tests.reliability.operations import OPERATIONS, Operation, Targets
@@ -122,7 +119,7 @@ async def prepare(service: Service) -> Targets:
     )
     repository_id = listed["integration"]["repositories"]["edges"][0]["node"]["id"]
     authorization = await service.start("GITHUB")
-    await settle(service.http._transport.app)  # type: ignore[attr-defined]  # the listing is saved
+    await settle(service.app)  # the listing is saved
     return Targets(integration_id, repository_id, authorization["state"], CLASSIC)
 
 
@@ -210,34 +207,20 @@ async def test_every_operation_fails_clearly_while_the_database_is_down_and_work
 async def test_a_served_process_survives_a_database_restart_without_being_restarted(
     hosts: FakeHosts, tmp_path: Path
 ) -> None:
+    log_path = tmp_path / "server.log"
     with database_on_disk(tmp_path / "db") as embedded:
-        port = free_port()
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("MONGODB_", "AUTH_", "ENCRYPTION_", "GIT"))
-        }
-        env |= {
-            "PORT": str(port), "DATA_DIR": str(tmp_path / "data"), "MONGODB_URI": embedded.uri,
-            "ENCRYPTION_KEYS": f"a:{KEY_A}", "AUTH_JWT_SECRET": JWT_SECRET,
-            "GITHUB_URL": hosts.github_url, "GITHUB_API_URL": hosts.github_url, "GITLAB_URL": hosts.gitlab_url,
-        }  # fmt: skip
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app", "serve"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        url = f"http://127.0.0.1:{port}"
+        env = service_environment(
+            DATA_DIR=str(tmp_path / "data"), MONGODB_URI=embedded.uri,
+            ENCRYPTION_KEYS=f"a:{KEY_A}", AUTH_JWT_SECRET=JWT_SECRET,
+            GITHUB_URL=hosts.github_url, GITHUB_API_URL=hosts.github_url, GITLAB_URL=hosts.gitlab_url,
+        )  # fmt: skip
         bearer = token_for(Settings(auth_jwt_secret=Secret(JWT_SECRET)), "alice")
         connect = next(op for op in OPERATIONS if op.name == "connectGitToken")
         integrations = next(op for op in OPERATIONS if op.name == "integrations")
         targets = Targets("", "", "", CLASSIC)
-        try:
-            wait_until_healthy(url, process)
+        with log_path.open("wb") as log, serve(env, stderr=log) as served:
             async with httpx.AsyncClient(
-                base_url=url, headers={"Authorization": f"Bearer {bearer}"}, timeout=30
+                base_url=served.url, headers={"Authorization": f"Bearer {bearer}"}, timeout=30
             ) as http:
 
                 async def post(operation: Operation) -> httpx.Response:
@@ -254,15 +237,13 @@ async def test_a_served_process_survives_a_database_restart_without_being_restar
                     assert response.status_code == 200
                     assert_service_unavailable(response.json(), "served")
                 assert ready.status_code == 503
-                assert process.poll() is None, "the service process must not die with its database"
+                assert served.process.poll() is None, "the service process must not die with its database"
 
                 embedded.start(port=embedded.port)
                 await wait_until_ready(http)
                 listed = (await post(integrations)).json()
                 again = (await post(connect)).json()
-        finally:
-            process.terminate()
-            stderr = process.communicate(timeout=30)[1].decode()
+    stderr = log_path.read_text()
 
     assert listed["data"]["integrations"][0]["id"] == first["id"]
     assert again["data"]["connectGitToken"]["id"] == first["id"]
@@ -440,7 +421,7 @@ async def test_a_listing_whose_cache_cannot_be_written_is_answered_and_nothing_h
 
     async with failing(failpoint_server, ["update"]):  # the page and head upserts of the cache
         body = await service.graphql.execute(LIST, {"id": targets.integration})
-        await settle(service.http._transport.app)  # type: ignore[attr-defined]
+        await settle(service.app)
 
     assert body["data"]["integration"]["repositories"]["totalCount"] == 3
     assert await documents(service.db, "repository_cache") == []

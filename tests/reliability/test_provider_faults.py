@@ -10,7 +10,7 @@ error, nothing stored (checked in the raw collections), and the same request wor
 
 Covered elsewhere: a host that answers 503 during verification (tests/api/test_connect_token.py), an
 expired list served while the host is down (test_repository_picker.py), refresh and revocation
-failures (test_oauth_github.py / test_oauth_gitlab.py), rate limits (tests/providers/).
+failures (test_oauth_github.py / test_oauth_gitlab.py), rate limits (tests/hosts/).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import pytest
 from starlette.responses import HTMLResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.providers.http import RetryPolicy
+from app.composition import Seams
+from app.net.client import RetryPolicy
 from app.settings import Settings
 from tests.fakes._host import FakeHost
 from tests.fakes.server import run_in_thread
@@ -61,10 +62,12 @@ def inject(fake: FakeHost, fault: str, path: str, *, retried: bool) -> None:
         fake.truncate_next(count, path_prefix=path)
 
 
+# Retry without the backoff pauses: their length is not what is tested.
+QUICK_RETRIES = Seams(retry=RetryPolicy(base_delay=0, max_delay=0))
+
+
 @pytest.fixture(autouse=True)
-def quick_retries(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Retry without the backoff pauses (their length is not what is tested), and only on loopback."""
-    monkeypatch.setattr(RetryPolicy, "delay", lambda self, attempt: 0.0)
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return jail_connections(monkeypatch)
 
 
@@ -86,7 +89,7 @@ def hosts(module_hosts: FakeHosts) -> FakeHosts:
 @pytest.fixture
 async def service(settings: Settings, hosts: FakeHosts) -> AsyncIterator[Service]:
     configured = login_settings(settings, hosts, http_timeout_seconds=TIMEOUT)
-    async with open_service(configured, own_http_client=True) as opened:
+    async with open_service(configured, own_http_client=True, seams=QUICK_RETRIES) as opened:
         yield opened
 
 
@@ -191,7 +194,7 @@ async def test_a_listing_that_breaks_on_its_last_page_caches_no_part_of_it(
     with run_in_thread(failing) as github_url:
         moved = replace(hosts, github_url=github_url)
         configured = login_settings(settings, moved, http_timeout_seconds=TIMEOUT)
-        async with open_service(configured, own_http_client=True) as service:
+        async with open_service(configured, own_http_client=True, seams=QUICK_RETRIES) as service:
             integration_id = (await connect(service, provider="GITHUB", token=CLASSIC))["id"]
 
             failed = await service.graphql.execute(LIST, {"id": integration_id})

@@ -7,9 +7,7 @@ where it was. Already in tests/api/test_graphql_foundation.py (not repeated here
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,8 +17,8 @@ import pytest
 
 from app.limits import MAX_BODY_BYTES
 from app.settings import Secret, Settings
-from tests.api.test_uvicorn_process import ROOT, free_port, wait_until_healthy
 from tests.conftest import JWT_SECRET, KEY_A, GraphQLTestClient, token_for
+from tests.harness import free_port, serve, service_environment
 
 DEEP = 10_000
 MB = 1024 * 1024
@@ -178,25 +176,12 @@ def peak_rss_kib(pid: int) -> int:
 @pytest.fixture
 def served(mongo_uri: str, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONGODB_", "AUTH_", "ENCRYPTION_"))}
-    env |= {
-        "PORT": str(port), "DATA_DIR": str(tmp_path), "MONGODB_URI": mongo_uri,
-        "MONGODB_DATABASE": f"limits_{port}", "ENCRYPTION_KEYS": f"a:{KEY_A}", "AUTH_JWT_SECRET": JWT_SECRET,
-    }  # fmt: skip
-    process = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_healthy(url, process)
-        yield url, process
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    env = service_environment(
+        DATA_DIR=str(tmp_path), MONGODB_URI=mongo_uri, MONGODB_DATABASE=f"limits_{port}",
+        ENCRYPTION_KEYS=f"a:{KEY_A}", AUTH_JWT_SECRET=JWT_SECRET,
+    )  # fmt: skip
+    with serve(env, port=port, stderr=subprocess.DEVNULL) as process:
+        yield process.url, process.process
 
 
 @pytest.mark.uvicorn

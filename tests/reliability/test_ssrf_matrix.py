@@ -7,7 +7,7 @@ production (the SSRF guard in its network backend); DNS is a table in the test; 
 is checked to go to 127.0.0.1 (``jail_connections``), so a guard that let something through fails the
 test instead of sending a packet anywhere. A refused host must cost no request at all and store nothing.
 
-The guard's rules one by one, with their messages, are in tests/unit/test_hosts.py; through the API
+The guard's rules one by one, with their messages, are in tests/unit/test_guard.py; through the API
 with respx (no real connections) in tests/api/test_connect_token.py.
 """
 

@@ -1,4 +1,4 @@
-"""The repository cache against the real embedded server: pages as documents, ETags, torn writes."""
+"""The listing store (the repository cache) against the real embedded server: pages as documents, ETags, torn writes."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.domain.listing import Listing, PageRecord
 from app.domain.models import Repository, RepositoryAccess
+from app.hosts.base import Listing
+from app.net.pagination import PageRecord
 from app.settings import Settings
+from app.storage.listings import ListingStore
 from app.storage.mongo import Database
-from app.storage.repository_cache import RepositoryCache
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -49,11 +50,11 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
 
 
 async def test_five_thousand_repositories_round_trip_through_page_documents(database: Database) -> None:
-    cache = RepositoryCache(database)
+    cache = ListingStore(database)
     stored = listing(50, access=RepositoryAccess.SELECTED)
     await cache.store("int-1", "all", "scope-a", stored, NOW, None)
 
-    fresh = RepositoryCache(database)  # another replica: nothing decoded in memory
+    fresh = ListingStore(database)  # another replica: nothing decoded in memory
     loaded = await fresh.load("int-1", "all")
     assert loaded is not None
     assert loaded.fetched_at == NOW and loaded.scope == "scope-a"
@@ -66,39 +67,39 @@ async def test_five_thousand_repositories_round_trip_through_page_documents(data
 
 
 async def test_an_all_304_revalidation_keeps_the_generation_and_moves_fetched_at(database: Database) -> None:
-    cache = RepositoryCache(database)
+    cache = ListingStore(database)
     first = await cache.store("int-1", "all", "s", listing(2), NOW, None)
     unchanged = Listing(tuple(replace(p, fetched=False) for p in first.listing.pages))
     later = NOW + timedelta(minutes=5)
     second = await cache.store("int-1", "all", "s", unchanged, later, first)
     assert second.generation == first.generation
-    loaded = await RepositoryCache(database).load("int-1", "all")
+    loaded = await ListingStore(database).load("int-1", "all")
     assert loaded is not None and loaded.fetched_at == later
 
 
 async def test_a_shrunk_listing_drops_the_pages_past_its_end(database: Database) -> None:
-    cache = RepositoryCache(database)
+    cache = ListingStore(database)
     first = await cache.store("int-1", "all", "s", listing(3), NOW, None)
     await cache.store("int-1", "all", "s", listing(1), NOW, first)
-    loaded = await RepositoryCache(database).load("int-1", "all")
+    loaded = await ListingStore(database).load("int-1", "all")
     assert loaded is not None and len(loaded.listing.pages) == 1
     assert await database.db["repository_cache"].count_documents({"integrationId": "int-1"}) == 2
 
 
 async def test_a_listing_whose_pages_do_not_match_its_head_is_treated_as_absent(database: Database) -> None:
-    cache = RepositoryCache(database)
+    cache = ListingStore(database)
     await cache.store("int-1", "all", "s", listing(2), NOW, None)
     # A concurrent writer replaced page 2 but its head never landed.
     await database.db["repository_cache"].update_one(
         {"integrationId": "int-1", "key": "all//user/repos/2"}, {"$set": {"etag": '"other"'}}
     )
-    assert await RepositoryCache(database).load("int-1", "all") is None
+    assert await ListingStore(database).load("int-1", "all") is None
 
 
 async def test_listings_are_kept_per_integration_and_key_and_forgotten_on_disconnect(
     database: Database,
 ) -> None:
-    cache = RepositoryCache(database)
+    cache = ListingStore(database)
     await cache.store("int-1", "all", "s", listing(1), NOW, None)
     await cache.store("int-1", "search:abc", "s", listing(1, per_page=3), NOW, None, search=True)
     await cache.store("int-2", "all", "s", listing(2), NOW, None)

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.domain.errors import BadUserInputError
-from app.domain.listing import ordered
-from app.domain.models import Repository, RepositoryAccess
-from app.services.list_repositories import RepositoryList, cursor_of, page_of
+from app.domain.models import Repository, RepositoryAccess, ordered
+from app.graphql.types.connection import cursor_of, page_of
+from app.services.catalog import RepositoryList
 
 START = datetime(2025, 6, 1, tzinfo=UTC)
 

@@ -16,7 +16,7 @@ from app.domain.models import (
     TokenKind,
     TokenResource,
 )
-from app.services.list_repositories import scope_of
+from app.services.catalog import scope_of
 
 INTEGRATION = Integration(
     id="i1",

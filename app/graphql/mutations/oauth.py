@@ -7,13 +7,11 @@ from typing import Annotated
 
 import strawberry
 
-from app.domain.errors import ConnectError, OAuthNotConfiguredError, ProviderUnavailableError
 from app.domain.models import GitProvider
 from app.graphql.context import Info
 from app.graphql.permissions import IsAuthenticated
 from app.graphql.types import errors as gql_errors
 from app.graphql.types.integration import IntegrationType
-from app.services.oauth_connect import complete_oauth, start_oauth
 
 
 @strawberry.input(
@@ -68,12 +66,9 @@ class OAuthMutations:
     )
     async def connect_git_oauth(self, info: Info, input: ConnectGitOAuthInput) -> ConnectGitOAuthResult:
         caller = await info.context.caller()
-        try:
-            authorization = await start_oauth(
-                info.context.services, caller.user_id, input.provider, input.return_to
-            )
-        except OAuthNotConfiguredError as exc:
-            return gql_errors.error_type(exc)  # type: ignore[return-value]
+        authorization = await info.context.services.connect_login.start(
+            caller.user_id, input.provider, input.return_to
+        )
         return GitOAuthAuthorization(
             authorization_url=authorization.url,
             state=authorization.state,
@@ -88,10 +83,7 @@ class OAuthMutations:
     )
     async def complete_git_oauth(self, info: Info, input: CompleteGitOAuthInput) -> CompleteGitOAuthResult:
         caller = await info.context.caller()
-        try:
-            integration = await complete_oauth(
-                info.context.services, caller.user_id, input.state, input.code, input.installation_id
-            )
-        except (ConnectError, ProviderUnavailableError) as exc:
-            return gql_errors.error_type(exc)  # type: ignore[return-value]
+        integration = await info.context.services.connect_login.complete(
+            caller.user_id, input.state, input.code, input.installation_id
+        )
         return IntegrationType.from_domain(integration)

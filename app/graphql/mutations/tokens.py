@@ -6,16 +6,13 @@ from typing import Annotated
 
 import strawberry
 
-from app.domain.errors import ConnectError, NotFoundError, ProviderUnavailableError
+from app.domain.errors import NotFoundError
 from app.domain.models import GitProvider
 from app.graphql.context import Info
 from app.graphql.permissions import IsAuthenticated
 from app.graphql.types import errors as gql_errors
 from app.graphql.types.integration import IntegrationType
 from app.graphql.types.node import local_id
-from app.services.connect_token import connect_token, update_token
-from app.services.disconnect import disconnect
-from app.services.verify_integration import verify_integration
 
 ConnectGitTokenResult = Annotated[
     IntegrationType
@@ -69,18 +66,18 @@ def _local_id(global_id: str) -> str | None:
 
 @strawberry.type
 class TokenMutations:
+    """Failures are raised as domain errors; ``types.errors.EXCEPTION_HANDLERS`` answers each with its
+    union member."""
+
     @strawberry.mutation(
         permission_classes=[IsAuthenticated],
         description="Check a personal, group or project access token against its host and store it.",
     )
     async def connect_git_token(self, info: Info, input: ConnectGitTokenInput) -> ConnectGitTokenResult:
         caller = await info.context.caller()
-        try:
-            integration = await connect_token(
-                info.context.services, caller.user_id, input.provider, input.token, input.host
-            )
-        except (ConnectError, ProviderUnavailableError) as exc:
-            return gql_errors.error_type(exc)  # type: ignore[return-value]
+        integration = await info.context.services.connect_token.connect(
+            caller.user_id, input.provider, input.token, input.host
+        )
         return IntegrationType.from_domain(integration)
 
     @strawberry.mutation(
@@ -89,17 +86,12 @@ class TokenMutations:
     )
     async def update_git_token(self, info: Info, id: strawberry.ID, token: str) -> UpdateGitTokenResult:
         caller = await info.context.caller()
-        local_id = _local_id(id)
-        try:
-            updated = (
-                await update_token(info.context.services, caller.user_id, local_id, token)
-                if local_id
-                else None
-            )
-        except (ConnectError, ProviderUnavailableError) as exc:
-            return gql_errors.error_type(exc)  # type: ignore[return-value]
+        integration_id = _local_id(id)
+        if integration_id is None:
+            raise NotFoundError()
+        updated = await info.context.services.connect_token.replace(caller.user_id, integration_id, token)
         if updated is None:
-            return gql_errors.error_type(NotFoundError())  # type: ignore[return-value]
+            raise NotFoundError()
         return IntegrationType.from_domain(updated)
 
     @strawberry.mutation(
@@ -108,17 +100,12 @@ class TokenMutations:
     )
     async def verify_git_integration(self, info: Info, id: strawberry.ID) -> VerifyGitIntegrationResult:
         caller = await info.context.caller()
-        local_id = _local_id(id)
-        try:
-            verified = (
-                await verify_integration(info.context.services, caller.user_id, local_id)
-                if local_id
-                else None
-            )
-        except ProviderUnavailableError as exc:
-            return gql_errors.error_type(exc)  # type: ignore[return-value]
+        integration_id = _local_id(id)
+        if integration_id is None:
+            raise NotFoundError()
+        verified = await info.context.services.verify.verify(caller.user_id, integration_id)
         if verified is None:
-            return gql_errors.error_type(NotFoundError())  # type: ignore[return-value]
+            raise NotFoundError()
         return IntegrationType.from_domain(verified)
 
     @strawberry.mutation(
@@ -128,8 +115,10 @@ class TokenMutations:
         self, info: Info, id: strawberry.ID
     ) -> DisconnectGitIntegrationResult:
         caller = await info.context.caller()
-        local_id = _local_id(id)
-        removed = await disconnect(info.context.services, caller.user_id, local_id) if local_id else None
+        integration_id = _local_id(id)
+        if integration_id is None:
+            raise NotFoundError()
+        removed = await info.context.services.disconnect.disconnect(caller.user_id, integration_id)
         if removed is None:
-            return gql_errors.error_type(NotFoundError())  # type: ignore[return-value]
+            raise NotFoundError()
         return DisconnectedIntegration(id=id, host_notified=removed.host_notified, message=removed.message)

@@ -1,8 +1,17 @@
-"""The error members of mutation result unions, and the mapping from the domain's error tree."""
+"""The error members of mutation result unions, and the one mapping from the domain's error tree.
+
+A mutation only returns its success type; when a use case raises a domain error, Strawberry's
+schema-level exception handling (``EXCEPTION_HANDLERS``, given to the schema) answers with the
+member of that mutation's union for it — but only where the union has that member, so any other
+error stays a GraphQL error with its ``extensions.code``.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
+from strawberry.types.field import StrawberryField
 
 from app.domain import errors
 
@@ -82,7 +91,7 @@ ErrorType = (
 )
 
 
-def error_type(exc: errors.PublicError) -> ErrorType:
+def member_for(exc: errors.PublicError) -> ErrorType:
     """The GraphQL member for a domain error; unknown public errors are a programming mistake."""
     message, code = exc.message, exc.code
     match exc:
@@ -113,3 +122,28 @@ def error_type(exc: errors.PublicError) -> ErrorType:
         case errors.NotFoundError():
             return NotFoundError(message=message, code=code)
     raise TypeError(f"no GraphQL type for {type(exc).__name__}")
+
+
+class _UnionMember:
+    """A Strawberry exception handler: ``exception_type`` becomes the union member ``error_type``."""
+
+    def __init__(self, exception_type: type[errors.PublicError], error_type: type[Error]) -> None:
+        self.exception_type = exception_type
+        self.error_type = error_type
+
+    def handle(self, exception: errors.PublicError, *, field: StrawberryField, info: Any) -> ErrorType:
+        return member_for(exception)
+
+
+# Subclasses before their bases: the first handler whose exception type matches wins.
+EXCEPTION_HANDLERS = (
+    _UnionMember(errors.InvalidTokenError, InvalidTokenError),
+    _UnionMember(errors.MissingPermissionsError, MissingPermissionsError),
+    _UnionMember(errors.InsufficientRoleError, InsufficientRoleError),
+    _UnionMember(errors.HostNotAllowedError, HostNotAllowedError),
+    _UnionMember(errors.ProviderUnavailableError, ProviderUnavailableError),  # RateLimitedError too
+    _UnionMember(errors.OAuthNotConfiguredError, OAuthNotConfiguredError),
+    _UnionMember(errors.InvalidOAuthStateError, InvalidOAuthStateError),
+    _UnionMember(errors.OAuthExchangeError, OAuthExchangeError),
+    _UnionMember(errors.NotFoundError, NotFoundError),
+)

@@ -13,14 +13,10 @@ import strawberry
 
 from app.domain import models
 from app.graphql.context import Info
+from app.graphql.loaders import BranchesKey, ListingKey
+from app.graphql.types.connection import PageRequest, RepositoryPage, check_first, normalise_search
 from app.graphql.types.node import Node, to_global_id
-from app.services.list_repositories import (
-    RepositoryList,
-    RepositoryPage,
-    check_page_arguments,
-    normalise_search,
-    page_of,
-)
+from app.services.catalog import RepositoryList
 
 
 @strawberry.type(name="Branch", description="A branch of a repository and the commit it points at.")
@@ -50,10 +46,13 @@ class RepositoryType(Node):
 
     @strawberry.field(description="The repository's branches (first 1..100), in the host's order.")
     async def branches(self, info: Info, first: int | None = 100) -> list[BranchType]:
-        first = 100 if first is None else first  # nullable as the contract has it: null means the default
+        # Nullable as the contract has it: null means the default.
+        first = check_first(100 if first is None else first)
         loaders = await info.context.loaders_for_caller()
-        loaders.integration.prime(self.integration.id, self.integration)
-        found = await loaders.branches.load((self.integration.id, self.repository.id, first))
+        integration = self.integration
+        found = await loaders.branches.load(
+            BranchesKey(integration.id, self.repository.id, first, integration)
+        )
         return [BranchType(name=b.name, commit_sha=b.commit_sha, protected=b.protected) for b in found]
 
     @classmethod
@@ -136,11 +135,11 @@ async def resolve_repositories(
 ) -> RepositoryConnection:
     """``Integration.repositories``: one listing per (integration, search, refresh) per request."""
     search = normalise_search(search)
-    check_page_arguments(first, after)  # before any upstream work
+    page = PageRequest.parse(first, after)  # before any upstream work
     loaders = await info.context.loaders_for_caller()
     loaders.integration.prime(integration.id, integration)
-    found = await loaders.repositories.load((integration.id, search, refresh))
-    return RepositoryConnection.build(integration, found, page_of(found, first, after))
+    found = await loaders.repositories.load(ListingKey(integration.id, search, refresh, integration))
+    return RepositoryConnection.build(integration, found, page.slice(found))
 
 
 async def resolve_repository_node(info: Info, local_id: str) -> RepositoryType | None:
@@ -152,6 +151,6 @@ async def resolve_repository_node(info: Info, local_id: str) -> RepositoryType |
     integration = await loaders.integration.load(integration_id)
     if integration is None:
         return None
-    found = await loaders.repositories.load((integration.id, None, False))
+    found = await loaders.repositories.load(ListingKey(integration.id, None, False, integration))
     repo = next((r for r in found.repositories if r.id == repository_id), None)
     return RepositoryType.from_domain(integration, repo) if repo is not None else None

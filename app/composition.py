@@ -1,0 +1,159 @@
+"""The composition root: everything the service is made of, built once, closed in reverse order.
+
+``open_services(settings)`` opens the database (starting the embedded server when ``MONGODB_URI`` is
+unset), the guarded HTTP client for Git hosts, and builds every use case with exactly what it uses.
+``app.main`` opens it in Starlette's lifespan and hands the ``Services`` to handlers through the
+lifespan state (``request.state.services``).
+
+``Seams`` is the one door for replacing a part: tests and benchmarks pass a client that reaches fake
+hosts, a DNS table, a retry policy without pauses, a clock, or a repository that fails on purpose —
+instead of patching module globals.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import httpx
+
+from app.hosts.registry import HostRegistry, trusted_hostnames
+from app.metrics import Metrics
+from app.net.client import RetryPolicy, Upstream
+from app.net.guard import HostGuard, Resolver
+from app.net.transport import guarded_client
+from app.security.auth import Authenticator
+from app.security.crypto import TokenCipher
+from app.services.branches import Branches
+from app.services.catalog import RepositoryCatalog
+from app.services.clock import Clock, utc_now
+from app.services.connect_token import ConnectByToken
+from app.services.credentials import CredentialSource, HostAccess
+from app.services.disconnect import Disconnect
+from app.services.oauth_connect import ConnectByLogin
+from app.services.token_refresh import TokenRefresher
+from app.services.verify_integration import VerifyIntegration
+from app.settings import Settings
+from app.storage.integrations import IntegrationRepository
+from app.storage.listings import ListingStore
+from app.storage.mongo import Database, EmbeddedMongo, embedded_storage_path
+from app.storage.oauth_states import OAuthStateRepository
+
+USER_AGENT = "git-integrations/0.1 (+https://github.com)"
+
+
+@dataclass(frozen=True)
+class Seams:
+    """What may be replaced from outside; production uses every default.
+
+    ``http``: the client for Git hosts (default: the guarded one, built and closed here).
+    ``resolver``: DNS for the SSRF guard. ``retry``: how GETs are retried. ``clock``: the time.
+    ``metrics``: the sink (default: a fresh one per app). ``integrations``: builds the integrations
+    repository from the database and the cipher.
+    """
+
+    http: httpx.AsyncClient | None = None
+    resolver: Resolver | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    clock: Clock = utc_now
+    metrics: Metrics | None = None
+    integrations: Callable[[Database, TokenCipher], IntegrationRepository] = IntegrationRepository
+
+
+@dataclass(frozen=True)
+class Services:
+    """Everything handlers use, built once per process (or per test)."""
+
+    settings: Settings
+    database: Database
+    metrics: Metrics
+    authenticator: Authenticator
+    integrations: IntegrationRepository
+    listings: ListingStore
+    hosts: HostRegistry
+    # The use cases.
+    connect_token: ConnectByToken
+    connect_login: ConnectByLogin
+    verify: VerifyIntegration
+    disconnect: Disconnect
+    catalog: RepositoryCatalog
+    branches: Branches
+
+
+def build_services(
+    settings: Settings, database: Database, http: httpx.AsyncClient, guard: HostGuard, seams: Seams
+) -> Services:
+    """Wire the use cases to their collaborators (no I/O)."""
+    clock = seams.clock
+    metrics = seams.metrics or Metrics()
+    integrations = seams.integrations(database, TokenCipher(settings.encryption_keys))
+    hosts = HostRegistry(settings, Upstream(http, retry=seams.retry, observer=metrics), guard)
+    metrics.allow_hosts([hosts.github.host, hosts.gitlab.host])  # operator-configured
+    listings = ListingStore(database)
+    refresher = TokenRefresher(
+        integrations, hosts, clock, metrics, http_timeout_seconds=settings.http_timeout_seconds
+    )
+    credentials = CredentialSource(integrations, refresher)
+    access = HostAccess(hosts, credentials, integrations)
+    return Services(
+        settings=settings,
+        database=database,
+        metrics=metrics,
+        authenticator=Authenticator(settings, http),
+        integrations=integrations,
+        listings=listings,
+        hosts=hosts,
+        connect_token=ConnectByToken(hosts, integrations, clock, metrics),
+        connect_login=ConnectByLogin(
+            hosts,
+            OAuthStateRepository(database),
+            integrations,
+            clock,
+            metrics,
+            public_url=settings.public_url,
+            frontend_origins=settings.frontend_origins,
+        ),
+        verify=VerifyIntegration(hosts, integrations, credentials, clock),
+        disconnect=Disconnect(hosts, integrations, credentials, listings),
+        catalog=RepositoryCatalog(
+            hosts,
+            access,
+            listings,
+            integrations,
+            clock,
+            metrics,
+            fresh_for=timedelta(seconds=settings.repository_cache_seconds),
+        ),
+        branches=Branches(access),
+    )
+
+
+@contextlib.asynccontextmanager
+async def open_services(settings: Settings, seams: Seams | None = None) -> AsyncIterator[Services]:
+    """Everything the use cases need, opened for the lifetime of the process (or of a test)."""
+    seams = seams or Seams()
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.mongodb_uri is None:
+            embedded = EmbeddedMongo(embedded_storage_path(settings.data_dir))
+            uri = embedded.start()
+            stack.callback(embedded.stop)
+        else:
+            uri = settings.mongodb_uri.reveal()
+        database = Database(uri, settings.mongodb_database)
+        stack.push_async_callback(database.close)
+        await database.ensure_indexes()
+        guard = HostGuard(
+            allowlist=settings.git_host_allowlist,
+            trusted=trusted_hostnames(settings),
+            resolver=seams.resolver,
+        )
+        http = seams.http
+        if http is None:
+            http = guarded_client(guard, timeout_seconds=settings.http_timeout_seconds, user_agent=USER_AGENT)
+            stack.push_async_callback(http.aclose)
+        services = build_services(settings, database, http, guard, seams)
+        # Before the database closes: let listings that are still being saved finish.
+        stack.push_async_callback(services.catalog.drain)
+        yield services

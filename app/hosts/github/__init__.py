@@ -1,0 +1,1 @@
+"""GitHub (github.com, GitHub Enterprise Server): ``client.GitHubHost`` is its ``GitHost``."""

@@ -1,0 +1,1 @@
+"""GitLab (gitlab.com, self-managed instances): ``client.GitLabHost`` is its ``GitHost``."""
