@@ -10,7 +10,7 @@ never are. "Connect with ..." is configured per host: its authorization server i
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from app.domain.errors import HostNotAllowedError, OAuthNotConfiguredError
@@ -29,7 +29,14 @@ from app.net.guard import HostGuard
 from app.net.hostnames import normalize_gitlab_host
 from app.settings import Settings
 
-_HOSTS: dict[GitProvider, Callable[..., GitHost]] = {
+
+class _HostClass(Protocol):
+    def __call__(
+        self, upstream: Upstream, endpoint: HostEndpoint, *, login: AuthorizationServer | None = None
+    ) -> GitHost: ...
+
+
+_HOSTS: dict[GitProvider, _HostClass] = {
     GitProvider.GITHUB: GitHubHost,
     GitProvider.GITLAB: GitLabHost,
 }
@@ -68,6 +75,7 @@ class HostRegistry:
             )
 
     def default_endpoint(self, provider: GitProvider) -> HostEndpoint:
+        """The configured host of ``provider`` (``GITHUB_URL`` or ``GITLAB_URL``)."""
         return self.github if provider is GitProvider.GITHUB else self.gitlab
 
     async def endpoint_for(self, provider: GitProvider, host: str | None) -> HostEndpoint:

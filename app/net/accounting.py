@@ -24,6 +24,7 @@ def start_upstream_count() -> list[int]:
 
 
 def count_upstream_request() -> None:
+    """One more upstream request for the current request, if one is being counted."""
     counter = _upstream_requests.get()
     if counter is not None:
         counter[0] += 1

@@ -70,6 +70,7 @@ class Allowlist:
 
     @classmethod
     def parse(cls, entries: Iterable[str]) -> Allowlist:
+        """The entries of ``GIT_HOST_ALLOWLIST`` (empty ones skipped); ``ConfigurationError`` when one is invalid."""
         parsed = [parse_entry(raw) for raw in entries if raw.strip()]
         return cls(
             names=tuple(e for e in parsed if isinstance(e, NameEntry)),

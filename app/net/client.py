@@ -70,6 +70,7 @@ def retry_after_seconds(response: httpx.Response, now: float | None = None) -> i
 
 
 def is_rate_limited(response: httpx.Response) -> bool:
+    """Whether the host refused because of a rate limit (GitHub 403/429, GitLab 429)."""
     if response.status_code == 429:
         return True
     if response.status_code != 403:

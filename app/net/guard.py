@@ -115,6 +115,7 @@ class HostGuard:
         self._resolve_timeout = resolve_timeout
 
     def is_trusted(self, hostname: str) -> bool:
+        """Whether ``hostname`` is one the operator configured (never checked)."""
         return canonical_name(hostname) in self._trusted
 
     def is_allowlisted(self, hostname: str, port: int | None = None) -> bool:

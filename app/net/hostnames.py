@@ -20,12 +20,10 @@ from urllib.parse import urlsplit
 import idna
 
 from app.domain.errors import HostNotAllowedError
-from app.domain.models import GitProvider, HostEndpoint
 from app.net.addresses import IPAddress, looks_numeric, parse_ip_literal, parse_legacy_ipv4
 from app.security.token_shapes import starts_like_token
 
 DEFAULT_PORTS: dict[str, int] = {"https": 443, "http": 80}
-GITLAB_API_PATH = "/api/v4"
 
 _EXAMPLE_HOST = "gitlab.yourcompany.com"
 EXAMPLE = f"for example {_EXAMPLE_HOST}"
@@ -115,16 +113,6 @@ class ParsedHost:
     def web_url(self) -> str:
         return f"{self.scheme}://{self.host_key}"
 
-    @property
-    def api_url(self) -> str:
-        return f"{self.web_url}{GITLAB_API_PATH}"
-
-    def gitlab_endpoint(self) -> HostEndpoint:
-        """Where a self-managed GitLab at this address serves its web pages and its API."""
-        return HostEndpoint(
-            provider=GitProvider.GITLAB, host=self.host_key, web_url=self.web_url, api_url=self.api_url
-        )
-
 
 def _refuse(message: str, host: str = "") -> HostNotAllowedError:
     return HostNotAllowedError(message, host)
@@ -144,6 +132,7 @@ def split_authority(authority: str) -> tuple[str, str | None, bool]:
 
 
 def parse_port(port_text: str | None, host: str) -> int | None:
+    """The port number of ``host[:port]``; None when there is none; refuses anything but 1..65535."""
     if port_text is None or port_text == "":
         return None
     if not (port_text.isascii() and port_text.isdigit()):

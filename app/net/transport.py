@@ -27,8 +27,6 @@ import httpx
 
 from app.net.guard import HostGuard, HostRefusedError
 
-NetworkBackend = httpcore.AsyncNetworkBackend
-
 
 class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
     """Resolves, vets and then connects to the vetted IP, so DNS rebinding cannot slip past."""

@@ -192,7 +192,7 @@ class ConnectByLogin:
         )
         try:
             verified = await host.verify_login(
-                grant.access_token, pending.token_kind, _installation(installation_id)
+                grant.access_token, pending.token_kind, _installation_id(installation_id)
             )
         except InvalidTokenError as exc:
             raise OAuthExchangeError(
@@ -215,7 +215,7 @@ class ConnectByLogin:
         return saved.integration
 
 
-def _installation(value: str | None) -> str | None:
+def _installation_id(value: str | None) -> str | None:
     # A value that cannot be an id is treated like a forged one: it will not be among the user's.
     if value is None or value == "":
         return None

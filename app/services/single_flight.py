@@ -37,6 +37,7 @@ class SingleFlight(Generic[K, V]):
         self._flights: dict[K, _Flight[V]] = {}
 
     def running(self, key: K) -> bool:
+        """Whether work for ``key`` is in flight (its tail included)."""
         return key in self._flights
 
     async def drain(self) -> None:

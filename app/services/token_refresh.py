@@ -62,6 +62,7 @@ def refresh_due(credentials: Credentials, now: datetime) -> bool:
 
 
 def lease_seconds(http_timeout_seconds: float) -> float:
+    """How long a refresh lease lasts."""
     # One POST bounded by the HTTP timeout, plus the database writes around it, with room to spare.
     return max(MIN_LEASE_SECONDS, 3 * http_timeout_seconds)
 

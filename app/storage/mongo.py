@@ -162,7 +162,7 @@ class Database:
         await cache.create_index(
             [("integrationId", ASCENDING), ("key", ASCENDING)], unique=True, name="entry_unique"
         )
-        # Clean-up of listings nobody asked for in a while (see storage.repository_cache).
+        # Clean-up of listings nobody asked for in a while (see storage.listings).
         await cache.create_index([("expireAt", ASCENDING)], expireAfterSeconds=0, name="unused_cleanup")
 
     async def close(self) -> None:

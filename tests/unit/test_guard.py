@@ -16,6 +16,7 @@ import pytest
 
 from app.domain.errors import ConfigurationError, HostNotAllowedError, ProviderUnavailableError
 from app.domain.models import GitProvider, HostEndpoint
+from app.hosts.gitlab.client import endpoint_of
 from app.net.addresses import forbidden_reason
 from app.net.guard import HostGuard, HostRefusedError, system_resolver
 from app.net.hostnames import ParsedHost, normalize_gitlab_host
@@ -112,7 +113,7 @@ def test_accepted_spellings_normalise_to_one_host(raw: str, host_key: str, web_u
 
     assert parsed.host_key == host_key
     assert parsed.web_url == web_url
-    assert parsed.api_url == web_url + "/api/v4"
+    assert endpoint_of(parsed).api_url == web_url + "/api/v4"
 
 
 def test_normalised_host_builds_a_gitlab_endpoint() -> None:
@@ -121,7 +122,7 @@ def test_normalised_host_builds_a_gitlab_endpoint() -> None:
     assert parsed == ParsedHost(
         scheme="https", hostname="gitlab.example.com", port=8443, path_prefix="/gitlab"
     )
-    assert parsed.gitlab_endpoint() == HostEndpoint(
+    assert endpoint_of(parsed) == HostEndpoint(
         provider=GitProvider.GITLAB,
         host="gitlab.example.com:8443/gitlab",
         web_url="https://gitlab.example.com:8443/gitlab",

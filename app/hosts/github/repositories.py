@@ -51,6 +51,8 @@ class NotFoundAtHost(ProviderUnavailableError):
 
 
 def check_listing_response(host: str) -> CheckResponse:
+    """How a listing treats the answers that are not pages: refusals ask for a reconnect."""
+
     def check(response: httpx.Response) -> None:
         status = response.status_code
         if status in (200, 304):
@@ -142,6 +144,7 @@ def _parse_installation_repositories(body: Any) -> PageContent:
 
 
 def parse_repository_list(body: Any) -> PageContent:
+    """One page of ``/user/repos``."""
     if not isinstance(body, list):
         raise ProviderUnavailableError("GitHub answered with an unexpected repository list; try again later.")
     return PageContent(repositories=_parse_all(body))

@@ -19,7 +19,12 @@ from app.net.hostnames import ParsedHost, host_key_of
 
 def endpoint_of(parsed: ParsedHost) -> HostEndpoint:
     """The endpoint of the instance a user named (``app.net.hostnames.normalize_gitlab_host``)."""
-    return parsed.gitlab_endpoint()
+    return HostEndpoint(
+        provider=GitProvider.GITLAB,
+        host=parsed.host_key,
+        web_url=parsed.web_url,
+        api_url=f"{parsed.web_url}{API_PATH}",
+    )
 
 
 def configured_endpoint(web_url: str) -> HostEndpoint:

@@ -41,7 +41,7 @@ _ROLE_SUBJECTS: Mapping[TokenKind | None, str] = {
 }
 
 
-def insufficient_role(kind: TokenKind | None, actual: str | None) -> str:
+def role_too_low(kind: TokenKind | None, actual: str | None) -> str:
     subject = _ROLE_SUBJECTS.get(kind, "The GitLab user of this token")
     if actual is None:
         return f"{subject} is not a member of any group or project; it needs Maintainer or higher."

@@ -105,6 +105,7 @@ def _matches(page: PageRecord, search: str) -> bool:
 
 
 def parse_project_list(body: Any) -> PageContent:
+    """One page of a project list."""
     if not isinstance(body, list):
         raise ProviderUnavailableError("GitLab answered with an unexpected project list; try again later.")
     return PageContent(repositories=tuple(r for r in map(parse_project, body) if r is not None))

@@ -39,6 +39,7 @@ def kind_from_memberships(memberships: Sequence[Membership]) -> TokenKind:
 
 
 def pick_resource(scope: str, bot_id: str | None, memberships: Sequence[Membership]) -> Membership | None:
+    """The group (or project) a group (or project) token is bound to, among ``memberships``."""
     candidates = [m for m in memberships if m.kind == scope]
     if bot_id is not None:
         return next((m for m in candidates if m.id == bot_id), None)
@@ -54,9 +55,7 @@ def pick_resource(scope: str, bot_id: str | None, memberships: Sequence[Membersh
 def insufficient_role(kind: TokenKind | None, level: int | None) -> InsufficientRoleError:
     """The refusal of a token whose user is below Maintainer everywhere (``level``: the highest seen)."""
     actual = role_name(level)
-    return InsufficientRoleError(
-        messages.insufficient_role(kind, actual), required=REQUIRED_ROLE, actual=actual
-    )
+    return InsufficientRoleError(messages.role_too_low(kind, actual), required=REQUIRED_ROLE, actual=actual)
 
 
 def role_name(level: int | None) -> str | None:
@@ -68,6 +67,7 @@ def role_name(level: int | None) -> str | None:
 
 
 def highest_level(memberships: Iterable[Membership]) -> int | None:
+    """The highest access level among ``memberships``; None when none says."""
     return max((m.level for m in memberships if m.level is not None), default=None)
 
 
@@ -83,6 +83,7 @@ def access_level(value: Any) -> int | None:
 
 
 def group_membership(group: Mapping[str, Any], web_root: str) -> Membership:
+    """A group as ``/groups`` and the token associations list it."""
     web_url = optional_str(group.get("web_url"))
     path = optional_str(group.get("full_path")) or group_path_from_url(web_url, web_root)
     parent = group.get("parent_id")
@@ -97,6 +98,7 @@ def group_membership(group: Mapping[str, Any], web_root: str) -> Membership:
 
 
 def project_membership(project: Mapping[str, Any]) -> Membership:
+    """A project as ``/projects`` and the token associations list it."""
     return Membership(
         kind="project",
         id=str(project.get("id")),

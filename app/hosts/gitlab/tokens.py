@@ -327,6 +327,7 @@ def sanitised(token: str) -> str:
 
 
 def require_scopes(scopes: Sequence[str]) -> None:
+    """``MissingPermissionsError`` naming the required scopes the token lacks."""
     missing = [scope for scope in REQUIRED_SCOPES if scope not in scopes]
     if missing:
         raise MissingPermissionsError(messages.missing_scopes(missing), missing=missing, granted=list(scopes))
