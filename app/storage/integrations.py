@@ -28,6 +28,7 @@ from app.domain.models import (
     VerifiedToken,
 )
 from app.security.crypto import TokenCipher
+from app.storage.durability import Durability
 from app.storage.integration_documents import as_utc as _as_utc
 from app.storage.integration_documents import to_integration as _to_integration
 from app.storage.mongo import Database, Document, unavailable_on_failure
@@ -62,7 +63,11 @@ def _object_id(value: str) -> ObjectId | None:
 
 class IntegrationRepository:
     def __init__(self, database: Database, cipher: TokenCipher) -> None:
-        self._collection: AsyncCollection[Document] = database.db["integrations"]
+        # Every write here (connect, update, verify, status, refreshed pairs, refresh leases, key
+        # rotation) is something a user was told happened, or a token the host has already replaced.
+        self._collection: AsyncCollection[Document] = database.collection(
+            "integrations", Durability.MUST_SURVIVE
+        )
         self._cipher = cipher
 
     @unavailable_on_failure

@@ -35,6 +35,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from app.domain.models import Repository, RepositoryAccess
 from app.hosts.base import Listing
 from app.net.pagination import PageRecord
+from app.storage.durability import Durability
 from app.storage.mongo import Database, Document, unavailable_on_failure
 
 # How long an unused listing stays in the collection (the TTL index removes it afterwards).
@@ -66,7 +67,15 @@ class ListingStore:
     """Listings by (integration, key): ``load``, ``prepare`` + ``save`` (or ``store``), ``delete_for_integration``."""
 
     def __init__(self, database: Database, *, memo_size: int = MEMO_SIZE) -> None:
-        self._collection: AsyncCollection[Document] = database.db["repository_cache"]
+        # A listing lost in a crash or a failover is listed again from the host: w:1 is enough.
+        self._collection: AsyncCollection[Document] = database.collection(
+            "repository_cache", Durability.REBUILDABLE
+        )
+        # Except forgetting a disconnected integration's listings: its private repository names must
+        # not come back when a failover rolls a cheaper delete back.
+        self._forget: AsyncCollection[Document] = database.collection(
+            "repository_cache", Durability.MUST_SURVIVE
+        )
         self._memo: OrderedDict[tuple[str, str, str], Listing] = OrderedDict()
         self._memo_size = memo_size
 
@@ -204,7 +213,7 @@ class ListingStore:
     @unavailable_on_failure
     async def delete_for_integration(self, integration_id: str) -> int:
         """Forget every listing of an integration (disconnect); returns how many documents went."""
-        result = await self._collection.delete_many({"integrationId": integration_id})
+        result = await self._forget.delete_many({"integrationId": integration_id})
         for memo_key in [k for k in self._memo if k[0] == integration_id]:
             del self._memo[memo_key]
         return result.deleted_count

@@ -2,7 +2,8 @@
 
 Only ``storage/`` imports pymongo. Database failures that may pass (the server is down, stepping
 down, a network hiccup) are translated into ``ServiceUnavailableError`` by ``unavailable_on_failure``
-so callers see one clear public error; anything else is a bug and stays internal.
+so callers see one clear public error; anything else is a bug and stays internal. Collections are
+opened with a ``Durability`` (``storage.durability``): what their acknowledged writes are promised.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from functools import wraps
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from pymongo import ASCENDING, AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
     BulkWriteError,
@@ -32,8 +34,10 @@ from pymongo.errors import (
     PyMongoError,
     WriteConcernError,
 )
+from pymongo.monitoring import CommandListener
 
 from app.domain.errors import ServiceUnavailableError
+from app.storage.durability import Durability
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +121,10 @@ SERVER_SELECTION_TIMEOUT_MS = 2000
 class Database:
     """One client for the process; collections are reached through the repositories.
 
+    Each repository opens its collection with ``collection(name, durability)``. The client's default
+    write concern is ``MUST_SURVIVE`` as well, so that whatever is written without a level (index
+    builds, a collection reached through ``db`` directly) is durable rather than quietly cheaper.
+
     The server is monitored by polling (``serverMonitoringMode="poll"``). After a "not primary" or
     "shutting down" answer the driver marks the server Unknown until its monitor looks again; a
     streaming monitor looks only when its awaitable ``hello`` returns (up to
@@ -124,17 +132,34 @@ class Database:
     answers again. A polling monitor checks at once when asked (at most every 0.5 s).
     """
 
-    def __init__(self, uri: str, name: str, *, timeout_ms: int = SERVER_SELECTION_TIMEOUT_MS) -> None:
+    def __init__(
+        self,
+        uri: str,
+        name: str,
+        *,
+        timeout_ms: int = SERVER_SELECTION_TIMEOUT_MS,
+        event_listeners: Sequence[CommandListener] = (),
+    ) -> None:
+        must_survive = Durability.MUST_SURVIVE.write_concern.document
         self.client: AsyncMongoClient[Document] = AsyncMongoClient(
             uri,
             serverSelectionTimeoutMS=timeout_ms,
             connectTimeoutMS=max(timeout_ms, 5000),
+            # Also what bounds a write waiting for a majority that cannot be reached (a replica set
+            # with most members down): it then fails as SERVICE_UNAVAILABLE, unacknowledged.
             socketTimeoutMS=20_000,
             serverMonitoringMode="poll",
             tz_aware=True,
             appname="git-integrations",
+            w=must_survive["w"],
+            journal=must_survive["j"],
+            event_listeners=list(event_listeners),
         )
         self.db: AsyncDatabase[Document] = self.client[name]
+
+    def collection(self, name: str, durability: Durability) -> AsyncCollection[Document]:
+        """The collection ``name``, its writes acknowledged only once they are as safe as ``durability``."""
+        return self.db.get_collection(name, write_concern=durability.write_concern)
 
     async def ping(self) -> bool:
         try:
@@ -197,14 +222,24 @@ class EmbeddedMongo:
 
     ``storage`` is a directory (data survives restarts) or ``":memory:"`` (tests). The child runs in
     its own session so a Ctrl-C in the terminal reaches only this process, which then stops the
-    child cleanly in ``stop()``; on Linux the child also dies if this process is killed.
+    child cleanly in ``stop()`` (``serve`` does so on SIGTERM too); on Linux the child also dies if
+    this process is killed.
+
+    ``--sync-on-commit``: every commit waits until its log record is on disk. Without it SecantusDB
+    keeps recent commits in memory, and a SIGKILL of the server lost acknowledged writes (issue 17:
+    every write of a run, in the measurements of docs/reliability.md). ``sync_on_commit=False`` is
+    only for measuring what the flag costs (bench/durability.py).
     """
 
-    def __init__(self, storage: str | Path, *, startup_timeout: float = 30.0) -> None:
+    def __init__(
+        self, storage: str | Path, *, startup_timeout: float = 30.0, sync_on_commit: bool = True
+    ) -> None:
         self.storage = str(storage)
         self.startup_timeout = startup_timeout
+        self.sync_on_commit = sync_on_commit
         self.process: subprocess.Popen[bytes] | None = None
         self.port: int | None = None
+        self.exit_code: int | None = None  # how the last server ended: 0 after a clean stop()
 
     @property
     def uri(self) -> str:
@@ -234,6 +269,8 @@ class EmbeddedMongo:
                 sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(candidate),
                 "--storage-path", self.storage, "--log-level", "WARNING",
             ]  # fmt: skip
+            if self.sync_on_commit:
+                args.append("--sync-on-commit")
             if test_commands:
                 args.append("--enable-test-commands")
             process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
@@ -243,7 +280,13 @@ class EmbeddedMongo:
                 start_new_session=True,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
-            if self._wait_until_listening(process, candidate):
+            try:
+                listening = self._wait_until_listening(process, candidate)
+            except BaseException:
+                # Interrupted while waiting (SIGTERM, Ctrl-C): do not leave the child behind.
+                self._terminate(process)
+                raise
+            if listening:
                 self.process, self.port = process, candidate
                 log.info("embedded database started", extra={"port": candidate, "storage": self.storage})
                 return self.uri
@@ -261,21 +304,29 @@ class EmbeddedMongo:
         return False
 
     def stop(self) -> None:
+        """Ask the server to close its files (a final checkpoint) and wait until it has exited."""
         if self.process is not None:
-            self._terminate(self.process)
-            log.info("embedded database stopped", extra={"port": self.port})
+            self.exit_code = self._terminate(self.process)
             self.process = None
+            if self.exit_code == 0:
+                log.info("embedded database stopped", extra={"port": self.port, "exit_code": 0})
+            else:
+                log.warning(
+                    "embedded database did not stop cleanly",
+                    extra={"port": self.port, "exit_code": self.exit_code},
+                )
 
     @staticmethod
-    def _terminate(process: subprocess.Popen[bytes]) -> None:
+    def _terminate(process: subprocess.Popen[bytes]) -> int:
+        """SIGTERM (SecantusDB closes its files and exits 0), SIGKILL after 15 s; the exit status."""
         if process.poll() is not None:
-            return
+            return process.returncode
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=15)
+            return process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
-            process.wait(timeout=5)
+            return process.wait(timeout=5)
 
     def __enter__(self) -> EmbeddedMongo:
         self.start()
@@ -289,4 +340,4 @@ def embedded_storage_path(data_dir: Path) -> Path:
     return data_dir / "db"
 
 
-__all__ = ["Database", "Document", "EmbeddedMongo", "embedded_storage_path", "open_database"]
+__all__ = ["Database", "Document", "Durability", "EmbeddedMongo", "embedded_storage_path", "open_database"]

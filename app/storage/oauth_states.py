@@ -18,6 +18,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
 from app.domain.models import GitProvider, TokenKind
+from app.storage.durability import Durability
 from app.storage.mongo import Database, Document, unavailable_on_failure
 
 
@@ -45,7 +46,11 @@ def state_digest(state: str) -> str:
 
 class OAuthStateRepository:
     def __init__(self, database: Database) -> None:
-        self._collection: AsyncCollection[Document] = database.db["oauth_states"]
+        # A state must outlive a failover between "Connect with …" and the callback, and a used one
+        # must stay used: a rolled-back ``usedAt`` would let the same callback finish twice.
+        self._collection: AsyncCollection[Document] = database.collection(
+            "oauth_states", Durability.MUST_SURVIVE
+        )
 
     @unavailable_on_failure
     async def create(self, state: str, pending: PendingAuthorization) -> None:
