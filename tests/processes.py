@@ -100,12 +100,16 @@ def service_env(data_dir: Path, **variables: str) -> dict[str, str]:
     """The environment of a ``python -m app`` child: this interpreter's, without the developer's service
     settings, with the tests' JWT secret and encryption key, ``DATA_DIR`` and ``variables``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN_VARIABLES)}
-    return env | {
-        "DATA_DIR": str(data_dir),
-        "AUTH_JWT_SECRET": JWT_SECRET,
-        "ENCRYPTION_KEYS": f"a:{KEY_A}",
-        "GIT_HOST_ALLOWLIST": "127.0.0.1",
-    } | variables
+    return (
+        env
+        | {
+            "DATA_DIR": str(data_dir),
+            "AUTH_JWT_SECRET": JWT_SECRET,
+            "ENCRYPTION_KEYS": f"a:{KEY_A}",
+            "GIT_HOST_ALLOWLIST": "127.0.0.1",
+        }
+        | variables
+    )
 
 
 def app_command(*args: str, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,6 +39,7 @@ from tests.processes import (
     ServiceProcess,
     acknowledged_writes_survive,
     app_command,
+    children_of,
     database_client,
     free_port,
     is_gone,
@@ -253,9 +255,7 @@ def wait_until_rotated(uri: str, oid: ObjectId, process: Any) -> None:
 def test_rotate_keys_killed_part_way_leaves_every_token_decryptable(tmp_path: Path) -> None:
     with DatabaseProcess(tmp_path / "db") as database:
         ids = seed_under_old_key(database.uri)
-        env = service_env(
-            tmp_path / "data", MONGODB_URI=database.uri, ENCRYPTION_KEYS=f"a:{KEY_A},b:{KEY_B}"
-        )
+        env = service_env(tmp_path / "data", MONGODB_URI=database.uri, ENCRYPTION_KEYS=f"a:{KEY_A},b:{KEY_B}")
         progress = [0]
         for position in (30, 250, 500):  # die just after this integration's tokens were re-encrypted
             process = app_command("rotate-keys", env=env, log_path=tmp_path / "rotate.log")
@@ -271,9 +271,39 @@ def test_rotate_keys_killed_part_way_leaves_every_token_decryptable(tmp_path: Pa
                 for field in SECRET_FIELDS:
                     new_only.decrypt(doc["secrets"][field], record_id=str(doc["_id"]), field=field)
     print(f"rotate-keys SIGKILLed 3 times: {progress[1:]} of {ROTATED_SECRETS} secrets re-encrypted")
-    assert progress == sorted(progress) and progress[1] > 0 and progress[-1] < ROTATED_SECRETS, (
-        "each kill landed part way"
-    )
+    assert 0 < progress[1] < progress[2] < progress[3] < ROTATED_SECRETS, "each kill landed part way"
+
+
+def test_sigterm_of_rotate_keys_stops_its_embedded_database_and_leaves_every_token_decryptable(
+    tmp_path: Path,
+) -> None:
+    with DatabaseProcess(tmp_path / "data" / "db") as database:
+        ids = seed_under_old_key(database.uri)
+        database.embedded.stop()
+    env = service_env(tmp_path / "data", ENCRYPTION_KEYS=f"a:{KEY_A},b:{KEY_B}")
+    process = app_command("rotate-keys", env=env, log_path=tmp_path / "rotate.log")
+    try:
+        database_pid = wait_for_child(process.pid)
+        arguments = Path(f"/proc/{database_pid}/cmdline").read_bytes().decode().split("\0")
+        uri = f"mongodb://127.0.0.1:{arguments[arguments.index('--port') + 1]}/?directConnection=true"
+        wait_until_rotated(uri, ids[100], process)
+        process.send_signal(signal.SIGTERM)
+        exit_code = process.wait(timeout=30)
+        assert is_gone(database_pid), "rotate-keys stopped its database before exiting"
+    finally:
+        sigkill(process)
+    assert exit_code == 1, "it did not finish"
+    assert "run it again" in (tmp_path / "rotate.log").read_text()
+    with DatabaseProcess(tmp_path / "data" / "db") as reopened:
+        assert 0 < rotated_count(reopened.uri) < ROTATED_SECRETS  # and every secret decrypts
+
+
+def wait_for_child(pid: int, timeout: float = 30) -> int:
+    deadline = time.monotonic() + timeout
+    while not (children := children_of(pid)):
+        assert time.monotonic() < deadline, "no embedded database started"
+        time.sleep(0.01)
+    return children[0]
 
 
 TOKEN_ENDPOINT = "/login/oauth/access_token"
