@@ -272,9 +272,10 @@ async def run(args: argparse.Namespace) -> dict[str, Samples]:
     whatever else runs meanwhile should not always fall on the same set-up)."""
     results = {setup.name: Samples() for setup in SETUPS}
     args.accounts = 5 + args.sequential + args.concurrent
-    with tempfile.TemporaryDirectory(dir=args.directory) as tmp, fake_host(
-        "github", github_world(args.accounts), Path(tmp)
-    ) as (github_url, _):
+    with (
+        tempfile.TemporaryDirectory(dir=args.directory) as tmp,
+        fake_host("github", github_world(args.accounts), Path(tmp)) as (github_url, _),
+    ):
         for number in range(args.passes):
             for setup in SETUPS if number % 2 == 0 else tuple(reversed(SETUPS)):
                 measured = await measure(setup, args, github_url, Path(tmp) / f"pass{number}")
