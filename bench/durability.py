@@ -258,6 +258,7 @@ async def measure(setup: Setup, args: argparse.Namespace, github_url: str, direc
         samples.latencies += latencies
         samples.per_second.append(per_second)
         database = Database(mongo.uri, "bench_cache")
+        await database.ensure_indexes()  # each page is found by its unique (integration, key) index
         try:
             for size, (fresh, revalidated) in (await cache_writes(database, args.runs)).items():
                 samples.fresh[size] += fresh
