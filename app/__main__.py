@@ -118,24 +118,44 @@ def rotate_keys(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
 
     async def run(uri: str) -> int:
+        # SIGTERM asks the rotation to stop between two documents. (Cancelling the task instead is not
+        # reliable: PyMongo may swallow a cancellation that lands inside an operation and retry it.)
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
         database = Database(uri, settings.mongodb_database)
+        cipher = TokenCipher(settings.encryption_keys)
         try:
-            cipher = TokenCipher(settings.encryption_keys)
-            count = await IntegrationRepository(database, cipher).rotate_keys()
+            count = await IntegrationRepository(database, cipher).rotate_keys(
+                keep_going=lambda: not stop.is_set()
+            )
         finally:
             await database.close()
+        if stop.is_set():
+            # Every secret is still readable with the configured keys (old or new); see rotate_keys().
+            print(
+                f"rotate-keys: stopped by SIGTERM after re-encrypting {count} secret(s); run it again",
+                file=sys.stderr,
+            )
+            return 1
         print(f"re-encrypted {count} secret(s) under key {cipher.primary_kid!r}")
         return 0
+
+    def run_then_guard(uri: str) -> int:
+        try:
+            return asyncio.run(run(uri))
+        finally:
+            # Closing the loop put the default SIGTERM handler back; until the embedded database has
+            # stopped, one more SIGTERM is ignored rather than ending the process before it.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
     try:
         with _sigterm_unwinds():
             if settings.mongodb_uri is not None:
-                return asyncio.run(run(settings.mongodb_uri.reveal()))
+                return run_then_guard(settings.mongodb_uri.reveal())
             with EmbeddedMongo(embedded_storage_path(settings.data_dir)) as embedded:
-                return asyncio.run(run(embedded.uri))
-    except _Terminated:
-        # Every secret is still readable with the configured keys (old or new); see rotate_keys().
-        print("rotate-keys: stopped by SIGTERM before it finished; run it again", file=sys.stderr)
+                return run_then_guard(embedded.uri)
+    except _Terminated:  # while the embedded database was starting
+        print("rotate-keys: stopped by SIGTERM before it started; run it again", file=sys.stderr)
         return 1
 
 

@@ -96,6 +96,21 @@ def wait_until_gone(pid: int, timeout: float = 30) -> float:
     return time.monotonic() - started
 
 
+def embedded_database(parent: int, timeout: float = 30) -> tuple[int, str]:
+    """The embedded database child that ``parent`` started, once it runs SecantusDB: its pid and URI."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for pid in children_of(parent):
+            with contextlib.suppress(OSError):
+                # Right after fork the child still shows its parent's command line: wait for the exec.
+                arguments = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+                if "secantus" in arguments and "--port" in arguments:
+                    port = arguments[arguments.index("--port") + 1]
+                    return pid, f"mongodb://127.0.0.1:{port}/?directConnection=true"
+        assert time.monotonic() < deadline, f"process {parent} started no embedded database"
+        time.sleep(0.01)
+
+
 def service_env(data_dir: Path, **variables: str) -> dict[str, str]:
     """The environment of a ``python -m app`` child: this interpreter's, without the developer's service
     settings, with the tests' JWT secret and encryption key, ``DATA_DIR`` and ``variables``."""
@@ -175,6 +190,7 @@ class ServiceProcess:
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
         self.database_pid: int | None = None
+        self._database_uri: str | None = None
         self.kills = 0
 
     @property
@@ -184,8 +200,8 @@ class ServiceProcess:
     def start(self) -> None:
         self.process = app_command("serve", env=self.env, log_path=self.log_path)
         self.wait_ready()
-        children = children_of(self.process.pid)
-        self.database_pid = children[0] if "MONGODB_URI" not in self.env and children else None
+        if "MONGODB_URI" not in self.env:
+            self.database_pid, self._database_uri = embedded_database(self.process.pid)
 
     def wait_ready(self, timeout: float = 60) -> None:
         """Until ``/readyz`` answers 200: the service runs and reaches its database."""
@@ -202,9 +218,8 @@ class ServiceProcess:
 
     def database_uri(self) -> str:
         """The URI of the embedded database this service started (from the child's command line)."""
-        assert self.database_pid is not None, "this service was given MONGODB_URI"
-        args = Path(f"/proc/{self.database_pid}/cmdline").read_bytes().decode().split("\0")
-        return f"mongodb://127.0.0.1:{args[args.index('--port') + 1]}/?directConnection=true"
+        assert self._database_uri is not None, "this service was given MONGODB_URI"
+        return self._database_uri
 
     def kill(self) -> None:
         """SIGKILL the service only: its database child, if any, gets the parent-death signal."""

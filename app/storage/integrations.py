@@ -8,7 +8,7 @@ Every read is scoped by ``owner``: another user's integration is indistinguishab
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -210,15 +210,18 @@ class IntegrationRepository:
         return _to_integration(doc), self._credentials(doc)
 
     @unavailable_on_failure
-    async def rotate_keys(self) -> int:
+    async def rotate_keys(self, *, keep_going: Callable[[], bool] = lambda: True) -> int:
         """Re-encrypt every secret that is not under the first key; returns how many were re-encrypted.
 
         Each field is swapped with a compare-and-set on its old ciphertext, so a token refreshed
         meanwhile is never overwritten, and a crash leaves every field decryptable (old keys stay in
-        the ring until the operator removes them after a complete run).
+        the ring until the operator removes them after a complete run). ``keep_going`` is asked before
+        each document: False stops there (``rotate-keys`` on SIGTERM); a later run finishes the work.
         """
         rotated = 0
         async for doc in self._collection.find({"secrets": {"$exists": True}}, {"secrets": 1}):
+            if not keep_going():
+                break
             record_id = str(doc["_id"])
             for field in SECRET_FIELDS:
                 old = (doc.get("secrets") or {}).get(field)

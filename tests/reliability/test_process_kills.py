@@ -5,7 +5,8 @@
   test. After each restart every connect that was answered ``Integration`` must be listed, with the
   token that was connected.
 - ``rotate-keys`` and a login token's refresh are killed part way: every stored token still decrypts.
-- SIGTERM of ``serve`` stops its embedded database through the service's own shutdown.
+- SIGTERM of ``serve`` (and of ``rotate-keys``) stops its embedded database through the command's own
+  shutdown, before the command exits.
 
 The processes and the kill loop are ``tests.processes``; docs/reliability.md ("Durability") has the
 figures (``pytest -s`` prints each report).
@@ -39,8 +40,8 @@ from tests.processes import (
     ServiceProcess,
     acknowledged_writes_survive,
     app_command,
-    children_of,
     database_client,
+    embedded_database,
     free_port,
     is_gone,
     service_env,
@@ -283,9 +284,7 @@ def test_sigterm_of_rotate_keys_stops_its_embedded_database_and_leaves_every_tok
     env = service_env(tmp_path / "data", ENCRYPTION_KEYS=f"a:{KEY_A},b:{KEY_B}")
     process = app_command("rotate-keys", env=env, log_path=tmp_path / "rotate.log")
     try:
-        database_pid = wait_for_child(process.pid)
-        arguments = Path(f"/proc/{database_pid}/cmdline").read_bytes().decode().split("\0")
-        uri = f"mongodb://127.0.0.1:{arguments[arguments.index('--port') + 1]}/?directConnection=true"
+        database_pid, uri = embedded_database(process.pid)
         wait_until_rotated(uri, ids[100], process)
         process.send_signal(signal.SIGTERM)
         exit_code = process.wait(timeout=30)
@@ -293,17 +292,9 @@ def test_sigterm_of_rotate_keys_stops_its_embedded_database_and_leaves_every_tok
     finally:
         sigkill(process)
     assert exit_code == 1, "it did not finish"
-    assert "run it again" in (tmp_path / "rotate.log").read_text()
+    assert "stopped by SIGTERM after re-encrypting" in (tmp_path / "rotate.log").read_text()
     with DatabaseProcess(tmp_path / "data" / "db") as reopened:
         assert 0 < rotated_count(reopened.uri) < ROTATED_SECRETS  # and every secret decrypts
-
-
-def wait_for_child(pid: int, timeout: float = 30) -> int:
-    deadline = time.monotonic() + timeout
-    while not (children := children_of(pid)):
-        assert time.monotonic() < deadline, "no embedded database started"
-        time.sleep(0.01)
-    return children[0]
 
 
 TOKEN_ENDPOINT = "/login/oauth/access_token"
