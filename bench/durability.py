@@ -11,10 +11,10 @@ The embedded database runs on disk (a temporary directory on this machine's disk
 Measured in each:
 
 1. **the disk** — ``fsync`` of a 4 KB append in the data directory: what a synced commit waits for;
-2. **connects** through the API (``create_app`` over ASGI; a fake GitHub in its own process, one
+2. **connects** through the API (``tests.harness.running_app`` over ASGI; a fake GitHub in its own process, one
    classic token per account, so every connect inserts a new integration): one caller after another
    (median and p95 latency), and ``--concurrency`` callers at once (connects per second);
-3. **repository-cache writes** (``RepositoryCache.store``, what the picker does after answering): a
+3. **repository-cache writes** (``ListingStore.store``, what the picker does after answering): a
    fresh listing of 100 / 1,000 / 5,000 repositories (1 / 10 / 50 pages), and its revalidation (every
    page answered 304: the ETag and expiry of each page rewritten).
 """
@@ -40,15 +40,15 @@ from unittest import mock
 import httpx
 from pymongo.write_concern import WriteConcern
 
-from app.domain.listing import Listing, PageRecord
 from app.domain.models import Repository
-from app.main import create_app
+from app.hosts.base import Listing
+from app.net.pagination import PageRecord
 from app.security.auth import issue_development_token
 from app.settings import EncryptionKey, Secret, Settings
 from app.storage.durability import Durability
+from app.storage.listings import ListingStore
 from app.storage.mongo import Database, EmbeddedMongo
-from app.storage.repository_cache import RepositoryCache
-from bench.load import fake_host
+from tests.harness import fake_host_process, running_app
 
 SIZES = (100, 1_000, 5_000)
 JWT_SECRET = "bench-secret-" + "x" * 40
@@ -124,9 +124,8 @@ async def connects(
     """Latencies (ms) of ``sequential`` connects one at a time; connects per second of ``concurrent``
     connects made by ``concurrency`` callers at once."""
     bearer = issue_development_token(settings, "bench")
-    app = create_app(settings)
     async with (
-        app.router.lifespan_context(app),
+        running_app(settings) as app,
         httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app),
             base_url="http://bench",
@@ -198,7 +197,7 @@ def listing(size: int) -> Listing:
 
 async def cache_writes(database: Database, runs: int) -> dict[int, tuple[list[float], list[float]]]:
     """Per size: ms of storing a fresh listing, and of storing its revalidation (all 304s), ``runs`` each."""
-    cache = RepositoryCache(database)
+    cache = ListingStore(database)
     found = {}
     for size in SIZES:
         fresh, revalidated = [], []
@@ -275,7 +274,7 @@ async def run(args: argparse.Namespace) -> dict[str, Samples]:
     args.accounts = 5 + args.sequential + args.concurrent
     with (
         tempfile.TemporaryDirectory(dir=args.directory) as tmp,
-        fake_host("github", github_world(args.accounts), Path(tmp)) as (github_url, _),
+        fake_host_process("github", github_world(args.accounts), Path(tmp)) as (github_url, _),
     ):
         for number in range(args.passes):
             for setup in SETUPS if number % 2 == 0 else tuple(reversed(SETUPS)):

@@ -36,7 +36,6 @@ import contextlib
 import itertools
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -52,30 +51,7 @@ from app.security.auth import issue_development_token
 from app.settings import Secret, Settings
 from app.storage.mongo import EmbeddedMongo
 from tests.conftest import JWT_SECRET, KEY_A
-
-ROOT = Path(__file__).resolve().parents[1]
-# Variables of the developer's shell that would point a child process elsewhere.
-_FOREIGN_VARIABLES = ("MONGODB_", "AUTH_", "ENCRYPTION_", "GIT", "APP_", "PUBLIC_URL", "PORT", "DATA_DIR")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def children_of(pid: int) -> list[int]:
-    """Process ids whose parent is ``pid`` (from ``/proc``)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
+from tests.harness import ROOT, children_of, command_line, free_port, service_environment
 
 
 def is_gone(pid: int) -> bool:
@@ -101,30 +77,25 @@ def embedded_database(parent: int, timeout: float = 30) -> tuple[int, str]:
     deadline = time.monotonic() + timeout
     while True:
         for pid in children_of(parent):
-            with contextlib.suppress(OSError):
-                # Right after fork the child still shows its parent's command line: wait for the exec.
-                arguments = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
-                if "secantus" in arguments and "--port" in arguments:
-                    port = arguments[arguments.index("--port") + 1]
-                    return pid, f"mongodb://127.0.0.1:{port}/?directConnection=true"
+            # Right after fork the child still shows its parent's command line: wait for the exec.
+            arguments = command_line(pid)
+            if "secantus" in arguments and "--port" in arguments:
+                port = arguments[arguments.index("--port") + 1]
+                return pid, f"mongodb://127.0.0.1:{port}/?directConnection=true"
         assert time.monotonic() < deadline, f"process {parent} started no embedded database"
         time.sleep(0.01)
 
 
 def service_env(data_dir: Path, **variables: str) -> dict[str, str]:
-    """The environment of a ``python -m app`` child: this interpreter's, without the developer's service
-    settings, with the tests' JWT secret and encryption key, ``DATA_DIR`` and ``variables``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN_VARIABLES)}
-    return (
-        env
-        | {
-            "DATA_DIR": str(data_dir),
-            "AUTH_JWT_SECRET": JWT_SECRET,
-            "ENCRYPTION_KEYS": f"a:{KEY_A}",
-            "GIT_HOST_ALLOWLIST": "127.0.0.1",
-        }
-        | variables
-    )
+    """The environment of a ``python -m app`` child (``tests.harness.service_environment``) with the
+    tests' JWT secret and encryption key, ``DATA_DIR`` and ``variables``."""
+    defaults = {
+        "DATA_DIR": str(data_dir),
+        "AUTH_JWT_SECRET": JWT_SECRET,
+        "ENCRYPTION_KEYS": f"a:{KEY_A}",
+        "GIT_HOST_ALLOWLIST": "127.0.0.1",
+    }
+    return service_environment(**(defaults | variables))
 
 
 def app_command(*args: str, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:

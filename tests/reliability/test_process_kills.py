@@ -33,6 +33,7 @@ from app.storage.integrations import SECRET_FIELDS
 from tests.conftest import KEY_A, KEY_B
 from tests.fakes.github import FakeGitHub
 from tests.fakes.server import run_in_thread
+from tests.harness import free_port
 from tests.oauth_support import APP_SLUG, CONNECT_OAUTH, RETURN_TO, VERIFY
 from tests.processes import (
     DatabaseProcess,
@@ -42,7 +43,6 @@ from tests.processes import (
     app_command,
     database_client,
     embedded_database,
-    free_port,
     is_gone,
     service_env,
     sigkill,

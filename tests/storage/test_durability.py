@@ -19,16 +19,18 @@ import pytest
 from pymongo import MongoClient
 from pymongo.monitoring import CommandListener, CommandStartedEvent, CommandSucceededEvent
 
-from app.domain.listing import Listing, PageRecord
 from app.domain.models import AuthMethod, Credentials, IntegrationStatus
+from app.hosts.base import Listing
+from app.net.pagination import PageRecord
 from app.security.crypto import TokenCipher
 from app.settings import Settings
 from app.storage.durability import Durability
 from app.storage.integrations import IntegrationRepository
+from app.storage.listings import ListingStore
 from app.storage.mongo import Database, EmbeddedMongo
 from app.storage.oauth_states import OAuthStateRepository
-from app.storage.repository_cache import RepositoryCache
-from tests.processes import free_port, sigkill
+from tests.harness import free_port
+from tests.processes import sigkill
 from tests.storage.test_integrations_repository import GITHUB, KEY_A, KEY_B, NOW, verified
 from tests.storage.test_oauth_storage import pending
 
@@ -119,7 +121,7 @@ async def test_oauth_states_are_written_to_survive_and_repository_listings_only_
     await states.create("state-1", pending())
     assert await states.consume("state-1", NOW) is not None
 
-    cache = RepositoryCache(database)
+    cache = ListingStore(database)
     listing = Listing(pages=(PageRecord("/user/repos", 1, 'W/"1"'),))
     stored = await cache.store("integration-1", "all", "s", listing, NOW, None)
     await cache.store("integration-1", "all", "s", listing, NOW, stored)
