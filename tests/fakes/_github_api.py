@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 ApiHandler = Callable[[Call, GitHubToken], Response]
 SUPPORTED_VERSIONS = ("2022-11-28", "2026-03-10")
+# What X-Accepted-GitHub-Permissions says for endpoints that need no permission (GET /user as users
+# recorded it from api.github.com with fine-grained tokens).
+PERMISSIONLESS = "allows_permissionless_access=true"
 _AFFILIATIONS = {"owner", "collaborator", "organization_member"}
 
 
@@ -41,7 +44,14 @@ class GitHubAPI:
 
     # --- the envelope every API answer goes through ----------------------------------------------
 
-    def api(self, handler: ApiHandler, *, accepted_scopes: str | None = None, counts: bool = True) -> Handler:
+    def api(
+        self,
+        handler: ApiHandler,
+        *,
+        accepted_scopes: str | None = None,
+        accepted_permissions: str = PERMISSIONLESS,
+        counts: bool = True,
+    ) -> Handler:
         def wrapped(call: Call) -> Response:
             fake = self.fake
             token: GitHubToken | None = None
@@ -60,7 +70,7 @@ class GitHubAPI:
             response = conditional(call, response, weak=False, keep_headers=("Link",))
             if counts and fake.rate_limit_enabled and response.status_code != 304:
                 fake.rate_limit_remaining = max(0, fake.rate_limit_remaining - 1)
-            self._decorate(response, token, accepted_scopes, version)
+            self._decorate(response, token, accepted_scopes, accepted_permissions, version)
             return response
 
         return wrapped
@@ -78,7 +88,12 @@ class GitHubAPI:
         }
 
     def _decorate(
-        self, response: Response, token: GitHubToken | None, accepted_scopes: str | None, version: str | None
+        self,
+        response: Response,
+        token: GitHubToken | None,
+        accepted_scopes: str | None,
+        accepted_permissions: str,
+        version: str | None,
     ) -> None:
         response.headers.update(self._rate_headers())
         response.headers["x-github-api-version-selected"] = (
@@ -94,6 +109,14 @@ class GitHubAPI:
             # The facts sheet expects no scope header for ghu_ tokens; the recorded real answer
             # (user.github-app-token-empty-scopes) carries an empty one, so the fake sends it empty.
             response.headers["X-OAuth-Scopes"] = ""
+        if token.kind in ("fine_grained", "app_user"):
+            # Sent on EVERY answer to a fine-grained permission actor (fine-grained PATs and GitHub
+            # Apps), successes and refusals alike, naming what the endpoint accepts - like
+            # X-Accepted-OAuth-Scopes for classic tokens. So its presence on a 403 proves nothing about
+            # the token: only the message "Resource not accessible by ..." does.
+            # https://github.blog/changelog/2023-08-10-x-accepted-github-permissions-header-for-fine-grained-permission-actors
+            # https://docs.github.com/rest/authentication/permissions-required-for-fine-grained-personal-access-tokens
+            response.headers["X-Accepted-GitHub-Permissions"] = accepted_permissions
         if token.client_id:
             response.headers["X-OAuth-Client-Id"] = token.client_id
         if token.expires_at is not None:

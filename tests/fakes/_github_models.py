@@ -12,6 +12,11 @@ from tests.fakes._http import iso
 TokenKind = Literal["classic", "fine_grained", "oauth_app", "app_user"]
 Role = Literal["admin", "maintain", "write", "triage", "read"]
 Level = Literal["read", "write"]
+# GitHub's plans. Branch protection of *private* repositories needs a paid one: "Protected branches are
+# available in public repositories with GitHub Free and GitHub Free for organizations, and in public and
+# private repositories with GitHub Pro, GitHub Team, GitHub Enterprise Cloud, and GitHub Enterprise Server"
+# (https://docs.github.com/repositories/configuring-branches-and-merges-in-your-repository/managing-protected-branches/about-protected-branches).
+Plan = Literal["free", "pro", "team", "enterprise"]
 
 ROLE_RANK: dict[str, int] = {"read": 1, "triage": 2, "write": 3, "maintain": 4, "admin": 5}
 # Scopes that other scopes include; GitHub drops the included ones when a token is saved.
@@ -57,6 +62,7 @@ class GitHubAccount:
     type: Literal["User", "Organization"] = "User"
     members: dict[str, str] = field(default_factory=dict)  # organisations only: login -> "admin" | "member"
     member_role: Role = "write"  # what an organisation member may do in its repositories
+    plan: Plan = "free"  # GitHub's default for a new account or organisation
 
     @property
     def avatar_url(self) -> str:
@@ -108,6 +114,7 @@ class GitHubRepository:
     commits: set[str] = field(default_factory=set)
     collaborators: dict[str, Role] = field(default_factory=dict)
     hooks: list[dict[str, Any]] = field(default_factory=list)
+    deploy_keys: list[dict[str, Any]] = field(default_factory=list)
     statuses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)  # path -> blob sha
 

@@ -177,6 +177,9 @@ class GitHubOAuth:
         )
 
     def _refresh(self, value: str) -> dict[str, Any]:
+        # A refresh token works once and lives refresh_token_expires_in seconds (about six months);
+        # after that GitHub answers bad_refresh_token and the user must sign in again
+        # (https://docs.github.com/apps/creating-github-apps/authenticating-with-a-github-app/refreshing-user-access-tokens).
         fake = self.fake
         record = fake.refresh_tokens.get(value)
         if (
@@ -207,6 +210,12 @@ class GitHubOAuth:
         return Response(text, 200, media_type="application/x-www-form-urlencoded")
 
     # --- revocation (API host, Basic client_id:client_secret) ----------------------------------
+    # DELETE .../grant removes the user's whole authorization of the app: "Deleting an application's
+    # grant will also delete all OAuth tokens associated with the application for the user"; DELETE
+    # .../token revokes only the token in the body
+    # (https://docs.github.com/rest/apps/oauth-applications#delete-an-app-authorization and
+    # #delete-an-app-token). One GitHub account may be connected by several platform users, each with
+    # a token of its own: the grant takes all of them.
 
     def revoke_grant(self, call: Call) -> Response:
         return self._revoke(call, "grant")

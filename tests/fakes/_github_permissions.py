@@ -1,9 +1,12 @@
 """Who may call which repository endpoint: visibility, scopes / fine-grained permissions, role.
 
 Order of checks, as the facts sheet describes the real host: the repository must be visible to the token
-(else 404) → the token must hold the permission / scope (else 403 with ``X-Accepted-GitHub-Permissions``
-for fine-grained and app tokens, 404 with ``X-Accepted-OAuth-Scopes`` for classic ones) → the user's role
-must allow it (else 403). Only then does an endpoint validate the body (422) and perform the write.
+(else 404) → the token must hold the permission / scope (else 403 "Resource not accessible by …" for
+fine-grained and app tokens, 404 with ``X-Accepted-OAuth-Scopes`` for classic ones) → the user's role
+must allow it (else 403 "Must have admin rights to Repository.") → an archived repository refuses
+writes (403 "Repository was archived so is read-only."). Only then does an endpoint validate the body
+(422) and perform the write. The 403s after the first say nothing about the token's grants, yet carry
+``X-Accepted-GitHub-Permissions`` like every answer to a fine-grained token (``GitHubAPI._decorate``).
 The facts sheet marks "authorisation before validation" unverified; the fake picks that order because it
 is the one the product's write probes rely on. Fine-grained permission names are the API's
 (``repository_hooks`` for "Webhooks"), as ``X-Accepted-GitHub-Permissions`` spells them.
@@ -37,6 +40,15 @@ class Need:
     public_scopes: tuple[str, ...] = ()  # classic: any of these is also enough on a public repository
     public_read: bool = False  # readable on a public repository without the permission
     docs: str = DOCS
+    # Refused on an archived repository, whatever the token and role: 403 "Repository was archived so is
+    # read-only." (recorded for POST .../statuses/{sha} in r-universe-org/help#247; contents are
+    # read-only too: https://docs.github.com/repositories/archiving-a-github-repository/archiving-repositories).
+    read_only_when_archived: bool = False
+
+    @property
+    def accepted(self) -> str:
+        """The ``X-Accepted-GitHub-Permissions`` value of the endpoint (``name=level``)."""
+        return f"{self.permission}={self.level}"
 
 
 READ_REPO = Need("metadata", "read", "read", ("repo",), public_read=True)
@@ -71,6 +83,7 @@ STATUSES_WRITE = Need(
     ("repo", "repo:status"),
     ("public_repo",),
     docs="https://docs.github.com/rest/commits/statuses#create-a-commit-status",
+    read_only_when_archived=True,
 )
 CONTENTS_READ = Need(
     "contents",
@@ -87,6 +100,18 @@ CONTENTS_WRITE = Need(
     ("repo",),
     ("public_repo",),
     docs="https://docs.github.com/rest/repos/contents#create-or-update-file-contents",
+    read_only_when_archived=True,
+)
+# The deploy keys list: Administration read for fine-grained tokens, on every plan (unlike branch
+# protection), and admin on the repository ("Fine-grained access tokens for 'List deploy keys' ...
+# 'Administration' repository permissions (read)": https://docs.github.com/rest/deploy-keys/deploy-keys#list-deploy-keys).
+DEPLOY_KEYS_READ = Need(
+    "administration",
+    "read",
+    "admin",
+    ("repo",),
+    ("public_repo",),
+    docs="https://docs.github.com/rest/deploy-keys/deploy-keys#list-deploy-keys",
 )
 HOOKS_READ = Need(
     "repository_hooks",
@@ -127,8 +152,7 @@ def authorize(fake: FakeGitHub, call: Call, token: GitHubToken, need: Need) -> G
         granted = _granted(fake, token) if covered else {}
         if not public_read and not _level_ok(granted.get(need.permission), need.level):
             actor = "personal access token" if token.kind == "fine_grained" else "integration"
-            headers = {"X-Accepted-GitHub-Permissions": f"{need.permission}={need.level}"}
-            return github_error(403, f"Resource not accessible by {actor}", need.docs, headers)
+            return github_error(403, f"Resource not accessible by {actor}", need.docs)
     role = repo.role_of(token.user) or "read"
     if ROLE_RANK[role] < ROLE_RANK[need.role]:
         message = (
@@ -137,7 +161,14 @@ def authorize(fake: FakeGitHub, call: Call, token: GitHubToken, need: Need) -> G
             else "Must have push access to repository."
         )
         return github_error(403, message, need.docs)
+    if need.read_only_when_archived and repo.archived:
+        return archived(need.docs)
     return repo
+
+
+def archived(docs: str) -> Response:
+    """What every write to an archived repository answers (r-universe-org/help#247, recorded from api.github.com)."""
+    return github_error(403, "Repository was archived so is read-only.", docs)
 
 
 def _granted(fake: FakeGitHub, token: GitHubToken) -> dict[str, str]:

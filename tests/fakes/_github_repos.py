@@ -21,6 +21,7 @@ from tests.fakes._github_permissions import (
     ADMIN_WRITE,
     CONTENTS_READ,
     CONTENTS_WRITE,
+    DEPLOY_KEYS_READ,
     HOOK_SCOPES,
     HOOKS_READ,
     HOOKS_WRITE,
@@ -28,6 +29,7 @@ from tests.fakes._github_permissions import (
     STATUSES_READ,
     STATUSES_WRITE,
     Need,
+    archived,
     authorize,
 )
 from tests.fakes._http import Call, Handler, Router, iso, json_response
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 ApiHandler = Callable[[Call, GitHubToken], Response]
 Wrap = Callable[..., Handler]
 error = github_error
+UPGRADE_TO_PRO = "Upgrade to GitHub Pro or make this repository public to enable this feature."
 
 
 class RepositoryEndpoints:
@@ -47,26 +50,25 @@ class RepositoryEndpoints:
     def register(self, router: Router, api: str, wrap: Wrap) -> None:
         repo = f"{api}/repos/{{owner}}/{{repo}}"
         hook_scopes = ", ".join(sorted(HOOK_SCOPES))
-        router.add("GET", repo, wrap(self.get_repo, accepted_scopes="repo"))
-        router.add("PATCH", repo, wrap(self.update_repo, accepted_scopes="repo"))
-        router.add("GET", f"{repo}/branches", wrap(self.list_branches, accepted_scopes="repo"))
-        router.add(
-            "GET",
-            f"{repo}/branches/{{branch+}}/protection",
-            wrap(self.branch_protection, accepted_scopes="repo"),
+
+        def add(method: str, path: str, handler: ApiHandler, scopes: str, need: Need) -> None:
+            router.add(
+                method, path, wrap(handler, accepted_scopes=scopes, accepted_permissions=need.accepted)
+            )
+
+        add("GET", repo, self.get_repo, "repo", READ_REPO)
+        add("PATCH", repo, self.update_repo, "repo", ADMIN_WRITE)
+        add("GET", f"{repo}/branches", self.list_branches, "repo", CONTENTS_READ)
+        add("GET", f"{repo}/branches/{{branch+}}/protection", self.branch_protection, "repo", ADMIN_READ)
+        add("GET", f"{repo}/branches/{{branch+}}", self.get_branch, "repo", CONTENTS_READ)
+        add(
+            "GET", f"{repo}/commits/{{ref+}}/statuses", self.list_statuses, "repo, repo:status", STATUSES_READ
         )
-        router.add("GET", f"{repo}/branches/{{branch+}}", wrap(self.get_branch, accepted_scopes="repo"))
-        router.add(
-            "GET",
-            f"{repo}/commits/{{ref+}}/statuses",
-            wrap(self.list_statuses, accepted_scopes="repo, repo:status"),
-        )
-        router.add(
-            "POST", f"{repo}/statuses/{{sha}}", wrap(self.create_status, accepted_scopes="repo, repo:status")
-        )
-        router.add("GET", f"{repo}/hooks", wrap(self.list_hooks, accepted_scopes=hook_scopes))
-        router.add("POST", f"{repo}/hooks", wrap(self.create_hook, accepted_scopes=hook_scopes))
-        router.add("PUT", f"{repo}/contents/{{path+}}", wrap(self.put_contents, accepted_scopes="repo"))
+        add("POST", f"{repo}/statuses/{{sha}}", self.create_status, "repo, repo:status", STATUSES_WRITE)
+        add("GET", f"{repo}/hooks", self.list_hooks, hook_scopes, HOOKS_READ)
+        add("POST", f"{repo}/hooks", self.create_hook, hook_scopes, HOOKS_WRITE)
+        add("PUT", f"{repo}/contents/{{path+}}", self.put_contents, "repo", CONTENTS_WRITE)
+        add("GET", f"{repo}/keys", self.list_deploy_keys, "repo", DEPLOY_KEYS_READ)
 
     # --- authorisation ---------------------------------------------------------------------------
 
@@ -133,6 +135,13 @@ class RepositoryEndpoints:
         repo = self.authorize(call, token, ADMIN_READ)
         if isinstance(repo, Response):
             return repo
+        if repo.private and repo.owner.plan == "free":
+            # Protection is a paid feature for private repositories, so GitHub refuses to even say
+            # whether the branch is protected. Message as users recorded it from api.github.com (e.g.
+            # {"message":"Upgrade to GitHub Pro or make this repository public to enable this
+            # feature.","status":"403"}); it says nothing about the token, yet carries
+            # X-Accepted-GitHub-Permissions like every answer to a fine-grained token.
+            return error(403, UPGRADE_TO_PRO, ADMIN_READ.docs)
         branch = repo.branches.get(call.params["branch"])
         if branch is None:
             return error(404, "Branch not found", ADMIN_READ.docs)
@@ -162,6 +171,13 @@ class RepositoryEndpoints:
         page, headers = paginate(call, list(reversed(repo.statuses.get(sha, []))))
         return json_response(page, headers=headers)
 
+    def list_deploy_keys(self, call: Call, token: GitHubToken) -> Response:
+        repo = self.authorize(call, token, DEPLOY_KEYS_READ)
+        if isinstance(repo, Response):
+            return repo
+        page, headers = paginate(call, repo.deploy_keys)
+        return json_response(page, headers=headers)
+
     def list_hooks(self, call: Call, token: GitHubToken) -> Response:
         repo = self.authorize(call, token, HOOKS_READ)
         if isinstance(repo, Response):
@@ -179,6 +195,10 @@ class RepositoryEndpoints:
         body, bad = self.body(call, docs)
         if bad:
             return bad
+        if repo.archived and not (isinstance(body, dict) and set(body) == {"archived"}):
+            # [unverified] which edits GitHub allows on an archived repository; the fake leans to the
+            # documented read-only state and lets only un-archiving through.
+            return archived(docs)
         spec = {
             "name": "string",
             "description": "string?",

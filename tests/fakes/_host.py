@@ -71,6 +71,12 @@ class FakeHost:
         self.requests: list[RecordedRequest] = []
         self.refresh_count = 0
         self.revocations: list[tuple[str, str]] = []  # (how, token)
+        # Mutating requests (POST, PUT, PATCH, DELETE) in flight now, and the most seen at once. GitHub
+        # asks integrators to "make requests serially instead of concurrently" and to pause between
+        # mutative ones (https://docs.github.com/rest/using-the-rest-api/best-practices-for-using-the-rest-api);
+        # the fake does not refuse a burst, it measures it (make overlap visible with ``delay``).
+        self.writes_in_flight = 0
+        self.max_writes_in_flight = 0
         self.router = Router()
         self._faults: deque[Fault] = deque()
         self._clock_offset = 0.0
@@ -242,9 +248,15 @@ class HostMiddleware:
             await send(message)
 
         entry = RecordedRequest(scope["method"], path, scope.get("query_string", b"").decode(), 0)
+        writes = scope["method"] in ("POST", "PUT", "PATCH", "DELETE")
         with self.fake.lock:  # logged in arrival order; the status is filled in when the answer starts
             index = len(self.fake.requests)
             self.fake.requests.append(entry)
+            if writes:
+                self.fake.writes_in_flight += 1
+                self.fake.max_writes_in_flight = max(
+                    self.fake.max_writes_in_flight, self.fake.writes_in_flight
+                )
         try:
             if self.fake.delay > 0:
                 await asyncio.sleep(self.fake.delay)
@@ -255,6 +267,8 @@ class HostMiddleware:
                 await self._inject(fault, scope, receive, recording_send)
         finally:
             with self.fake.lock:
+                if writes:
+                    self.fake.writes_in_flight -= 1
                 if index < len(self.fake.requests) and self.fake.requests[index] is entry:
                     self.fake.requests[index] = entry._replace(status=status)
 

@@ -30,6 +30,7 @@ from tests.fakes._github_models import (
     GitHubInstallation,
     GitHubRepository,
     GitHubToken,
+    Plan,
     RefreshToken,
     Role,
     TokenKind,
@@ -146,15 +147,19 @@ class FakeGitHub(FakeHost):
 
     # --- accounts ------------------------------------------------------------------------------
 
-    def add_user(self, login: str, name: str | None = None) -> GitHubAccount:
+    def add_user(self, login: str, name: str | None = None, *, plan: Plan = "free") -> GitHubAccount:
         with self.lock:
-            account = GitHubAccount(next(self._account_ids), login, name or login.title(), self.now())
+            account = GitHubAccount(
+                next(self._account_ids), login, name or login.title(), self.now(), plan=plan
+            )
             self.accounts[login.lower()] = account
             if self.approving_user is None:
                 self.approving_user = login
             return account
 
-    def add_org(self, login: str, members: dict[str, str] | list[str] | None = None) -> GitHubAccount:
+    def add_org(
+        self, login: str, members: dict[str, str] | list[str] | None = None, *, plan: Plan = "free"
+    ) -> GitHubAccount:
         """An organisation; ``members`` maps login to ``"admin"`` or ``"member"`` (a list means members)."""
         with self.lock:
             roles = dict.fromkeys(members, "member") if isinstance(members, list) else dict(members or {})
@@ -165,6 +170,7 @@ class FakeGitHub(FakeHost):
                 self.now(),
                 type="Organization",
                 members=roles,
+                plan=plan,
             )
             self.accounts[login.lower()] = account
             return account

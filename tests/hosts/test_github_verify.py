@@ -1,8 +1,10 @@
 """GitHubHost.verify_token against recorded GitHub answers (tests/fixtures/github, see its README).
 
 The permission probes of fine-grained tokens have no recording: their answers are built below in
-the shape GitHub documents (403 "Resource not accessible by personal access token" with
-``X-Accepted-GitHub-Permissions``; 422 validation errors; 404 "Branch not protected").
+the shape GitHub documents (403 "Resource not accessible by personal access token"; 422 validation
+errors), each carrying ``X-Accepted-GitHub-Permissions`` as every answer to a fine-grained token does
+(https://github.blog/changelog/2023-08-10-x-accepted-github-permissions-header-for-fine-grained-permission-actors).
+``test_github_fine_grained_fake.py`` checks the same against the fake GitHub.
 """
 
 from __future__ import annotations
@@ -41,9 +43,9 @@ FINE_GRAINED = "github_pat_11ABCDEFG0" + "z9Y8x7W6v5" * 7
 LEGACY = "0123456789abcdef0123456789abcdef01234567"  # 40 hex, no prefix
 
 USER = "user.oauth-scopes.codecov-2020.json"  # ThiagoCodecov: public_repos 3, no owned_private_repos
-# The recorded user-repos page 1 lists codecov's repositories; the first one that is administered,
-# public and not archived is codecov/ci-repo, so the fine-grained probes go there.
-PROBE = "/repos/codecov/ci-repo"
+# The recorded user-repos page 1 lists codecov's repositories; the first one that is administered and
+# not archived is codecov/admin, so the fine-grained probes go there.
+PROBE = "/repos/codecov/admin"
 HEAD_SHA = "f0895290dc26668faeeb20ee5ccd4cc995925775"  # "master" in branches.codecov-2020.json
 CLASSIC_HEADERS = ("X-OAuth-Scopes", "X-Accepted-OAuth-Scopes", "X-OAuth-Client-Id")
 
@@ -63,6 +65,20 @@ def not_accessible(permission: str) -> httpx.Response:
             "status": "403",
         },
     )
+
+
+def refused(message: str, permission: str) -> httpx.Response:
+    """A 403 for another reason than the token's grants; the header comes with it all the same."""
+    return accepting(
+        httpx.Response(403, json={"message": message, "documentation_url": "https://docs.github.com/rest"}),
+        permission,
+    )
+
+
+def accepting(response: httpx.Response, permission: str) -> httpx.Response:
+    """``response`` as GitHub sends it to a fine-grained token: naming what the endpoint accepts."""
+    response.headers["X-Accepted-GitHub-Permissions"] = permission
+    return response
 
 
 def invalid(message: str) -> httpx.Response:
@@ -92,19 +108,21 @@ def repos_page(name: str, **overrides: Any) -> httpx.Response:
 def granting_probes() -> dict[tuple[str, str], httpx.Response]:
     """Every probe answered as for a token holding all eight permissions."""
     return {
-        ("GET", f"{PROBE}/branches/master/protection"): not_found("Branch not protected"),
-        ("PATCH", PROBE): invalid(
-            "Invalid request.\n\nFor 'properties/has_issues', \"not-a-boolean\" is not a boolean."
+        ("GET", f"{PROBE}/keys"): accepting(httpx.Response(200, json=[]), "administration=read"),
+        ("PATCH", PROBE): accepting(
+            invalid("Invalid request.\n\nFor 'properties/has_issues', \"not-a-boolean\" is not a boolean."),
+            "administration=write",
         ),
-        ("GET", f"{PROBE}/commits/master/statuses"): httpx.Response(200, json=[]),
-        ("POST", f"{PROBE}/statuses/{HEAD_SHA}"): invalid("Validation Failed"),
-        ("GET", f"{PROBE}/branches"): repos_page("branches.codecov-2020.json"),
-        ("PUT", f"{PROBE}/contents/.git-integrations-permission-probe"): invalid(
-            'Invalid request.\n\n"content", "message" weren\'t supplied.'
+        ("GET", f"{PROBE}/commits/master/statuses"): accepting(httpx.Response(200, json=[]), "statuses=read"),
+        ("POST", f"{PROBE}/statuses/{HEAD_SHA}"): accepting(invalid("Validation Failed"), "statuses=write"),
+        ("GET", f"{PROBE}/branches"): accepting(repos_page("branches.codecov-2020.json"), "contents=read"),
+        ("PUT", f"{PROBE}/contents/.git-integrations-permission-probe"): accepting(
+            invalid('Invalid request.\n\n"content", "message" weren\'t supplied.'), "contents=write"
         ),
-        ("GET", f"{PROBE}/hooks"): httpx.Response(200, json=[]),
-        ("POST", f"{PROBE}/hooks"): invalid(
-            "Invalid request.\n\nFor 'properties/config', \"not-an-object\" is not an object."
+        ("GET", f"{PROBE}/hooks"): accepting(httpx.Response(200, json=[]), "repository_hooks=read"),
+        ("POST", f"{PROBE}/hooks"): accepting(
+            invalid("Invalid request.\n\nFor 'properties/config', \"not-an-object\" is not an object."),
+            "repository_hooks=write",
         ),
     }
 
@@ -288,7 +306,7 @@ async def test_fine_grained_token_without_webhooks_write_is_refused(github: resp
     assert caught.value.granted == all_but("webhooks:write")
     assert caught.value.unverified == []
     assert "Webhooks: write" in caught.value.message
-    assert "codecov/ci-repo" in caught.value.message
+    assert "codecov/admin" in caught.value.message
     assert "https://github.com/settings/personal-access-tokens" in caught.value.message
 
 
@@ -394,13 +412,14 @@ async def test_write_probe_that_succeeds_counts_as_granted_and_is_logged(
     assert any("succeeded" in record.getMessage() for record in caplog.records)
 
 
-async def test_protection_probe_on_a_missing_branch_is_unverified(github: respx.MockRouter) -> None:
+async def test_deploy_keys_refused_to_a_user_without_admin_rights_is_unverified(
+    github: respx.MockRouter,
+) -> None:
+    # The user's role, not the token: the header that comes with it names the endpoint's permission.
     mock_fine_grained(
         github,
         probes={
-            ("GET", f"{PROBE}/branches/master/protection"): replay(
-                "github", "error-404-branch-not-found.codecov-2023.json"
-            )
+            ("GET", f"{PROBE}/keys"): refused("Must have admin rights to Repository.", "administration=read")
         },
     )
 
@@ -409,16 +428,34 @@ async def test_protection_probe_on_a_missing_branch_is_unverified(github: respx.
     assert result.unverified_permissions == ("administration:read",)
 
 
-async def test_protection_needing_a_paid_plan_is_unverified_not_missing(github: respx.MockRouter) -> None:
-    # Branch protection of a private repository on GitHub Free answers 403 with this message.
-    paid_plan = httpx.Response(
-        403, json={"message": "Upgrade to GitHub Pro or make this repository public to enable this feature."}
+@pytest.mark.parametrize(
+    "message",
+    [
+        "Repository was archived so is read-only.",
+        "Upgrade to GitHub Pro or make this repository public to enable this feature.",
+        "",
+    ],
+)
+async def test_a_refusal_that_does_not_say_a_permission_is_missing_is_unverified(
+    github: respx.MockRouter, message: str
+) -> None:
+    mock_fine_grained(
+        github, probes={("POST", f"{PROBE}/statuses/{HEAD_SHA}"): refused(message, "statuses=write")}
     )
-    mock_fine_grained(github, probes={("GET", f"{PROBE}/branches/master/protection"): paid_plan})
 
     result = await verify(FINE_GRAINED)
 
-    assert result.unverified_permissions == ("administration:read",)
+    assert result.unverified_permissions == ("statuses:write",)
+
+
+async def test_branch_protection_is_not_what_administration_is_probed_with(github: respx.MockRouter) -> None:
+    # It answers "Upgrade to GitHub Pro ..." for private repositories on GitHub Free.
+    mock_fine_grained(github)
+
+    await verify(FINE_GRAINED)
+
+    assert called(github, "GET", f"{PROBE}/keys") == 1
+    assert not any(call.request.url.path.endswith("/protection") for call in github.calls)
 
 
 async def test_statuses_write_is_unverified_without_a_head_commit(github: respx.MockRouter) -> None:
@@ -453,10 +490,8 @@ async def test_default_branch_beyond_the_first_branch_page_is_fetched(github: re
 async def test_probe_goes_to_an_administered_repository(github: respx.MockRouter) -> None:
     page = load("github", "user-repos.page1.codecov-2020.json")["response"]["body"]
     autotest = next(repo for repo in page if repo["full_name"] == "codecov/autotest")  # admin: false
-    ci_repo = next(repo for repo in page if repo["full_name"] == "codecov/ci-repo")  # admin: true
-    mock_fine_grained(
-        github, repos=repos_page("user-repos.page1.codecov-2020.json", body=[autotest, ci_repo])
-    )
+    admin = next(repo for repo in page if repo["full_name"] == "codecov/admin")  # admin: true
+    mock_fine_grained(github, repos=repos_page("user-repos.page1.codecov-2020.json", body=[autotest, admin]))
 
     await verify(FINE_GRAINED)
 

@@ -186,14 +186,91 @@ async def test_github_admin_read_probe_branch_not_protected_still_proves_access(
     gh: httpx.AsyncClient, github: FakeGitHub
 ) -> None:
     github.add_fine_grained_token("github_pat_noadmin", "octocat", {"contents": "write"}, "all")
-    unprotected = "/repos/octocat/repo-0002/branches/develop/protection"
+    unprotected = "/repos/octocat/repo-0001/branches/develop/protection"  # repo-0001 is public
 
     allowed = await gh.get(unprotected, headers=auth(GITHUB_CLASSIC_TOKEN))
     refused = await gh.get(unprotected, headers=auth("github_pat_noadmin"))
 
     assert allowed.status_code == 404 and allowed.json()["message"] == "Branch not protected"
     assert refused.status_code == 403
+    assert refused.json()["message"] == "Resource not accessible by personal access token"
     assert refused.headers["x-accepted-github-permissions"] == "administration=read"
+
+
+async def test_github_branch_protection_of_a_private_repository_needs_a_paid_plan(
+    gh: httpx.AsyncClient, github: FakeGitHub
+) -> None:
+    github.add_fine_grained_token("github_pat_full", "octocat", FULL, "all")
+    private = "/repos/octocat/repo-0002/branches/main/protection"  # repo-0002 is private
+
+    free = await gh.get(private, headers=auth("github_pat_full"))
+    github.account("octocat").plan = "pro"
+    pro = await gh.get(private, headers=auth("github_pat_full"))
+
+    assert free.status_code == 403
+    assert free.json()["message"] == (
+        "Upgrade to GitHub Pro or make this repository public to enable this feature."
+    )
+    # The header comes with this refusal too: it is not what says that a permission is missing.
+    assert free.headers["x-accepted-github-permissions"] == "administration=read"
+    assert (pro.status_code, pro.json()["message"]) == (404, "Branch not protected")
+
+
+async def test_github_names_accepted_permissions_on_every_answer_to_a_fine_grained_token(
+    gh: httpx.AsyncClient, github: FakeGitHub
+) -> None:
+    github.add_fine_grained_token("github_pat_full", "octocat", FULL, "all")
+
+    user = await gh.get("/user", headers=auth("github_pat_full"))
+    keys = await gh.get("/repos/octocat/repo-0002/keys", headers=auth("github_pat_full"))
+    hooks = await gh.get("/repos/octocat/repo-0002/hooks", headers=auth("github_pat_full"))
+    invalid = await gh.post(
+        "/repos/octocat/repo-0002/hooks", json={"config": "x"}, headers=auth("github_pat_full")
+    )
+    classic = await gh.get("/repos/octocat/repo-0002/keys", headers=auth(GITHUB_CLASSIC_TOKEN))
+
+    assert user.headers["x-accepted-github-permissions"] == "allows_permissionless_access=true"
+    assert (keys.status_code, keys.json()) == (200, [])
+    assert keys.headers["x-accepted-github-permissions"] == "administration=read"
+    assert hooks.headers["x-accepted-github-permissions"] == "repository_hooks=read"
+    assert invalid.status_code == 422
+    assert invalid.headers["x-accepted-github-permissions"] == "repository_hooks=write"
+    assert "x-accepted-github-permissions" not in classic.headers
+
+
+async def test_github_archived_repository_refuses_writes_whatever_the_token(
+    gh: httpx.AsyncClient, github: FakeGitHub
+) -> None:
+    repo = github.repository("octocat/repo-0001")
+    repo.archived = True
+    github.add_fine_grained_token("github_pat_full", "octocat", FULL, "all")
+    sha = repo.branches["main"].sha
+
+    status = await gh.post(
+        f"/repos/octocat/repo-0001/statuses/{sha}", json={"state": "nope"}, headers=auth("github_pat_full")
+    )
+    contents = await gh.put(
+        "/repos/octocat/repo-0001/contents/x", json={}, headers=auth(GITHUB_CLASSIC_TOKEN)
+    )
+
+    for answer in (status, contents):
+        assert answer.status_code == 403
+        assert answer.json()["message"] == "Repository was archived so is read-only."
+    assert status.headers["x-accepted-github-permissions"] == "statuses=write"
+    assert github.side_effects == []
+
+
+async def test_github_deploy_keys_need_admin_on_the_repository(
+    gh: httpx.AsyncClient, github: FakeGitHub
+) -> None:
+    github.add_user("hubot")
+    github.add_collaborator("octocat/repo-0002", "hubot", "write")
+    github.add_fine_grained_token("github_pat_hubot", "hubot", FULL, ["octocat/repo-0002"], owner="octocat")
+
+    refused = await gh.get("/repos/octocat/repo-0002/keys", headers=auth("github_pat_hubot"))
+
+    assert refused.status_code == 403
+    assert refused.json()["message"] == "Must have admin rights to Repository."
 
 
 async def test_github_oauth_pkce_refuses_a_wrong_verifier(gh: httpx.AsyncClient, github: FakeGitHub) -> None:

@@ -5,6 +5,18 @@ it covers: a read endpoint per permission, and a write endpoint per permission c
 deliberately invalid body (a token holding the permission gets 422 from validation, one lacking it
 gets 403; nothing is ever written). Which repositories it covers also decides whether it was made
 for "All repositories" or only selected ones.
+
+How GitHub really answers (``/work/shared/provider-facts.md``, "Learned since"):
+
+- ``X-Accepted-GitHub-Permissions`` comes with *every* answer to a fine-grained token, so it proves
+  nothing. Only the message "Resource not accessible by personal access token" (or "... by
+  integration") says that a permission is missing; other 403s ("Upgrade to GitHub Pro ...",
+  "Repository was archived so is read-only.", "Must have admin rights to Repository.") are about the
+  plan, the repository or the user's role, and leave the permission unverified.
+- Administration read is probed with the deploy keys list, which answers on every plan (branch
+  protection of a private repository needs a paid one).
+- GitHub asks integrators to send mutating requests one at a time: the reads go out together, the
+  write probes one after another.
 """
 
 from __future__ import annotations
@@ -126,16 +138,13 @@ def _entries(session: Session) -> Callable[[Any], list[RepositoryEntry]]:
 
 
 def _pick_probe_repository(repos: Sequence[RepositoryEntry]) -> RepositoryEntry:
-    """Where permissions are probed: a repository the user administers, else the first one.
+    """Where permissions are probed: a live repository the user administers, else the first one.
 
-    Archived repositories are read-only (every write answers 403) and branch protection of a
-    private repository may need a paid plan (403), so among equals a live public one is preferred.
+    Archived repositories are read-only (every write answers 403) and deploy keys and webhooks need
+    admin on the repository, so such a repository can leave permissions unverified.
     """
     live = [entry for entry in repos if not entry.repository.archived] or list(repos)
-    admin = [entry for entry in live if entry.admin]
-    if not admin:
-        return live[0]
-    return next((entry for entry in admin if not entry.repository.private), admin[0])
+    return next((entry for entry in live if entry.admin), live[0])
 
 
 def _owned_repository_count(user: User) -> int | None:
@@ -179,7 +188,11 @@ def _repository_access(repos: Sequence[RepositoryEntry], complete: bool, user: U
 
 
 class _Probes:
-    """The eight permission probes on one repository, sent concurrently; nothing is changed."""
+    """The eight permission probes on one repository; nothing is changed.
+
+    The reads are sent together; the writes one after another, as GitHub asks of mutating requests
+    ("make requests serially instead of concurrently", REST API best practices).
+    """
 
     def __init__(self, session: Session, entry: RepositoryEntry) -> None:
         repo = entry.repository
@@ -193,36 +206,32 @@ class _Probes:
         # The branch list is the Contents read probe and usually also names the default branch's head
         # commit, which the statuses write probe needs: one request serves both.
         branch_list = asyncio.ensure_future(http.get(f"{base}/branches", params={"per_page": PER_PAGE}))
-        probes: dict[str, Awaitable[_Outcome]] = {
-            "administration:read": self._read_protection(),
-            "administration:write": self._write("PATCH", base, {"has_issues": "not-a-boolean"}),
+        reads: dict[str, Awaitable[_Outcome]] = {
+            # The deploy keys list: Administration read on every plan.
+            "administration:read": self._read(http.get(f"{base}/keys")),
             "statuses:read": (
                 self._read(http.get(f"{base}/commits/{_segment(branch)}/statuses"))
                 if branch
                 else _unverified()
             ),
-            "statuses:write": self._write_status(branch_list),
             "contents:read": self._read(branch_list),
-            "contents:write": self._write("PUT", f"{base}/contents/{PROBE_FILE_PATH}", {}),
             "webhooks:read": self._read(http.get(f"{base}/hooks")),
-            "webhooks:write": self._write("POST", f"{base}/hooks", {"config": "not-an-object"}),
+        }
+        writes: dict[str, Callable[[], Awaitable[_Outcome]]] = {
+            "administration:write": lambda: self._write("PATCH", base, {"has_issues": "not-a-boolean"}),
+            "statuses:write": lambda: self._write_status(branch_list),
+            "contents:write": lambda: self._write("PUT", f"{base}/contents/{PROBE_FILE_PATH}", {}),
+            "webhooks:write": lambda: self._write("POST", f"{base}/hooks", {"config": "not-an-object"}),
         }
         try:
-            results = await asyncio.gather(*probes.values(), return_exceptions=True)
+            outcomes = await _gathered(reads)
+            for name, probe in writes.items():
+                outcomes[name] = await probe()
         finally:
             if not branch_list.done():
                 branch_list.cancel()
-        outcomes: dict[str, _Outcome] = {}
-        errors: list[BaseException] = []
-        for name, result in zip(probes, results, strict=True):
-            if isinstance(result, BaseException):
-                errors.append(result)
-            else:
-                outcomes[name] = result
-        if errors:
-            # A rate limit says how long to wait, so it wins over any other failure.
-            raise next((e for e in errors if isinstance(e, RateLimitedError)), errors[0])
-        for name, outcome in outcomes.items():
+        for name in REQUIRED_FINE_GRAINED_PERMISSIONS:
+            outcome = outcomes[name]
             if outcome is not _Outcome.GRANTED:
                 logger.info("github: permission probe %s on %s: %s", name, self._repo, outcome.value)
         return outcomes
@@ -232,20 +241,6 @@ class _Probes:
         if response is None:
             return _Outcome.UNREACHABLE
         if response.is_success:
-            return _Outcome.GRANTED
-        return _classify_refusal(response)
-
-    async def _read_protection(self) -> _Outcome:
-        if not self._branch:
-            return _Outcome.UNVERIFIED
-        url = f"{self._base}/branches/{_segment(self._branch)}/protection"
-        response = await _unless_unreachable(self._http.get(url))
-        if response is None:
-            return _Outcome.UNREACHABLE
-        if response.is_success:
-            return _Outcome.GRANTED
-        # Only a token that may read the settings learns that the branch has no protection.
-        if response.status_code == 404 and messages.message_of(response).lower() == "branch not protected":
             return _Outcome.GRANTED
         return _classify_refusal(response)
 
@@ -331,15 +326,32 @@ async def _unverified() -> _Outcome:
 
 
 def _classify_refusal(response: httpx.Response) -> _Outcome:
-    """403 for a missing permission means missing; anything else proves nothing."""
+    """Missing only when GitHub's message says so; any other refusal proves nothing.
+
+    ``X-Accepted-GitHub-Permissions`` is not a sign: GitHub sends it with every answer to a
+    fine-grained token. Other 403s name another cause (an archived repository, a feature of a paid
+    plan, the user's role, SSO enforcement) and say nothing about the token's grants.
+    """
     if response.status_code != 403:
         return _Outcome.UNVERIFIED  # 404, 409, a redirect, ...
-    message = messages.message_of(response).lower()
-    # Other 403s name another cause (an archived repository, branch protection needing a paid plan
-    # on a private repository, SSO enforcement); those say nothing about the token's grants.
-    if not message or _NOT_ACCESSIBLE in message or "x-accepted-github-permissions" in response.headers:
+    if _NOT_ACCESSIBLE in messages.message_of(response).lower():
         return _Outcome.MISSING
     return _Outcome.UNVERIFIED
+
+
+async def _gathered(probes: Mapping[str, Awaitable[_Outcome]]) -> dict[str, _Outcome]:
+    """Run ``probes`` together; a rate limit among their failures wins (it says how long to wait)."""
+    results = await asyncio.gather(*probes.values(), return_exceptions=True)
+    outcomes: dict[str, _Outcome] = {}
+    errors: list[BaseException] = []
+    for name, result in zip(probes, results, strict=True):
+        if isinstance(result, BaseException):
+            errors.append(result)
+        else:
+            outcomes[name] = result
+    if errors:
+        raise next((e for e in errors if isinstance(e, RateLimitedError)), errors[0])
+    return outcomes
 
 
 def _names_with(outcomes: Mapping[str, _Outcome], *wanted: _Outcome) -> list[str]:
