@@ -22,6 +22,8 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from app.domain.errors import ConfigurationError
+from app.hosts.github.addresses import api_url_for as github_api_url_for
+from app.hosts.github.addresses import is_dotcom
 from app.net.allowlist import parse_entry as parse_allowlist_entry
 
 DEV_SECRETS_FILE = "development-secrets.json"
@@ -136,6 +138,7 @@ class Settings:
         env = _Env(os.environ if environ is None else environ)
         app_env = env.choice("APP_ENV", ("development", "production"), "development")
         production = app_env == "production"
+        github_url = env.url("GITHUB_URL", "https://github.com", strip_slash=True) or ""
         settings = cls(
             app_env=app_env,  # type: ignore[arg-type]
             host=env.text("HOST", "127.0.0.1"),
@@ -150,8 +153,10 @@ class Settings:
             auth_audience=env.optional("AUTH_AUDIENCE"),
             public_url=env.url("PUBLIC_URL", "http://127.0.0.1:8000", strip_slash=True) or "",
             frontend_origins=env.origins("FRONTEND_ORIGINS"),
-            github_url=env.url("GITHUB_URL", "https://github.com", strip_slash=True) or "",
-            github_api_url=env.url("GITHUB_API_URL", "https://api.github.com", strip_slash=True) or "",
+            github_url=github_url,
+            # Unset: derived from GITHUB_URL, so that a GitHub Enterprise needs one variable.
+            github_api_url=env.url("GITHUB_API_URL", None, strip_slash=True)
+            or github_api_url_for(github_url),
             github_oauth=env.oauth_client("GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET"),
             github_app_slug=env.slug("GITHUB_APP_SLUG"),
             gitlab_url=env.url("GITLAB_URL", "https://gitlab.com", strip_slash=True) or "",
@@ -167,6 +172,12 @@ class Settings:
             raise ConfigurationError("AUTH_JWT_SECRET and AUTH_JWKS_URL: set one of them, not both")
         if settings.auth_jwks_url and not (settings.auth_issuer and settings.auth_audience):
             raise ConfigurationError("AUTH_ISSUER and AUTH_AUDIENCE must be set together with AUTH_JWKS_URL")
+        if not is_dotcom(settings.github_url) and is_dotcom(settings.github_api_url):
+            # Tokens of a GitHub Enterprise would go to github.com's API (and be refused, or worse).
+            raise ConfigurationError(
+                f"GITHUB_API_URL: {settings.github_api_url} is github.com's API but GITHUB_URL is "
+                f"{settings.github_url}; unset GITHUB_API_URL to use {github_api_url_for(settings.github_url)}"
+            )
         if settings.github_app_slug and not settings.github_oauth:
             raise ConfigurationError(
                 "GITHUB_APP_SLUG needs GITHUB_CLIENT_ID and GITHUB_CLIENT_SECRET (the app's)"

@@ -102,21 +102,31 @@ class Upstream:
     retry: RetryPolicy = RetryPolicy()
     observer: UpstreamObserver | None = None
 
-    def to(self, host: str, headers: Mapping[str, str] | None = None) -> HostHTTP:
-        """A ``HostHTTP`` for ``host`` (the host key, as metrics and messages name it)."""
-        return HostHTTP(self, host, default_headers=headers)
+    def to(self, host: str, headers: Mapping[str, str] | None = None, *, name: str | None = None) -> HostHTTP:
+        """A ``HostHTTP`` for ``host`` (the host key, as metrics label it).
+
+        ``name``: the host its requests actually go to, as messages name it, when that is not the
+        host key (github.com's API is api.github.com); by default the host key.
+        """
+        return HostHTTP(self, host, default_headers=headers, name=name)
 
 
 class HostHTTP:
     """Sends requests to one Git host over the shared client, with the rules above."""
 
     def __init__(
-        self, upstream: Upstream, host: str, *, default_headers: Mapping[str, str] | None = None
+        self,
+        upstream: Upstream,
+        host: str,
+        *,
+        default_headers: Mapping[str, str] | None = None,
+        name: str | None = None,
     ) -> None:
         self._client = upstream.client
         self._retry = upstream.retry
         self._observer = upstream.observer
-        self.host = host
+        self.key = host  # the host key: metrics and the SSRF guard's refusals
+        self.host = name or host  # the host contacted: what messages name
         self._default_headers = dict(default_headers or {})
 
     async def get(
@@ -201,7 +211,7 @@ class HostHTTP:
                 # The SSRF guard refused the address at connect time (e.g. DNS now points inside).
                 if refused.unresolvable:
                     raise ProviderUnavailableError(refused.message) from exc
-                raise HostNotAllowedError(refused.message, host=self.host) from exc
+                raise HostNotAllowedError(refused.message, host=self.key) from exc
             raise ProviderUnavailableError(
                 f"Could not reach {self.host} ({_describe_transport_error(exc)}); check the address or try again later."
             ) from exc
@@ -218,7 +228,7 @@ class HostHTTP:
             remaining = response.headers.get("x-ratelimit-remaining") or response.headers.get(
                 "ratelimit-remaining"
             )
-        self._observer.upstream_request(self.host, url, status, time.perf_counter() - started, remaining)
+        self._observer.upstream_request(self.key, url, status, time.perf_counter() - started, remaining)
 
     def _raise_for_rate_limit(self, response: httpx.Response) -> None:
         if is_rate_limited(response):

@@ -8,6 +8,8 @@ App), ``messages`` and ``constants``.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from app.domain.models import Branch, GitProvider, HostEndpoint, Integration, TokenKind, VerifiedToken
 from app.hosts.base import Listing
 from app.hosts.github import repositories
@@ -123,4 +125,6 @@ class GitHubHost:
                 "X-GitHub-Api-Version": API_VERSION,
                 "User-Agent": USER_AGENT,
             },
+            # Messages name where the token went: api.github.com, not github.com.
+            name=urlsplit(self._api).netloc,
         )

@@ -45,6 +45,8 @@ class GitHubAuthorization(AuthorizationServer):
     ) -> None:
         super().__init__(upstream, client, web_url, host)
         self._api = api_url.rstrip("/")
+        # Revocation goes to the API, which may live on another host (api.github.com).
+        self._api_http = upstream.to(host, name=urlsplit(self._api).netloc)
         self.app_slug = app_slug
         self.token_kind = TokenKind.GITHUB_APP if app_slug else TokenKind.GITHUB_OAUTH_APP
 
@@ -77,7 +79,7 @@ class GitHubAuthorization(AuthorizationServer):
 
     async def revoke(self, access_token: str, refresh_token: str | None = None) -> bool:
         # The grant, not just this token: every token of this app for the user stops working.
-        response = await self._http.send(
+        response = await self._api_http.send(
             "DELETE",
             f"{self._api}/applications/{quote(self._client.client_id, safe='')}/grant",
             headers={"Accept": ACCEPT, "X-GitHub-Api-Version": API_VERSION},
