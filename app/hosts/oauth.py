@@ -126,9 +126,14 @@ class AuthorizationServer(abc.ABC):
         return await self._token_request(body, doing="renewing access", sent=(refresh_token,))
 
     @abc.abstractmethod
-    async def revoke(self, access_token: str, refresh_token: str | None = None) -> bool:
+    async def revoke(
+        self, access_token: str, refresh_token: str | None = None, *, whole_grant: bool = False
+    ) -> bool:
         """Ask the host to revoke the login; True when it confirmed, False when it did not know the token.
 
+        ``whole_grant``: also end the user's authorization of this application, every other token of
+        that account included (GitHub's grant), where the host has such a thing. Only for the last
+        integration of the account: several platform users may have connected the same account.
         Raises ``ProviderUnavailableError`` when the host could not be reached or answered otherwise.
         """
 

@@ -1,4 +1,11 @@
-"""Disconnect an integration: remove it here (and, for logins, revoke the grant at the host)."""
+"""Disconnect an integration: remove it here (and, for logins, revoke its token at the host).
+
+One Git account may be connected by several platform users. Each login has a token of its own, so a
+disconnect revokes that token; the host's whole grant (GitHub: every token of the account for this
+app) is revoked only with the last login of the account on that host. Two disconnects racing may
+both leave the grant in place (harmless: it holds no token); a connect racing the last disconnect
+may lose its fresh token to the grant, and then asks to be connected again.
+"""
 
 from __future__ import annotations
 
@@ -93,7 +100,17 @@ class Disconnect:
         confirmed: bool | None = None
         if server is not None:
             try:
-                confirmed = await server.revoke(credentials.access_token, credentials.refresh_token)
+                # Revoking GitHub's grant would end every token of this account for the app, also
+                # those of other platform users who connected the same account: only the last goes.
+                last = not await self._integrations.login_of_account_exists(
+                    integration.endpoint, integration.account.id
+                )
+            except ServiceUnavailableError:
+                last = False  # when in doubt, revoke only this connection's token
+            try:
+                confirmed = await server.revoke(
+                    credentials.access_token, credentials.refresh_token, whole_grant=last
+                )
             except (ProviderUnavailableError, HostNotAllowedError) as exc:
                 log.warning(
                     "oauth: revocation failed", extra={"integration_id": integration.id, "reason": exc.code}

@@ -210,6 +210,23 @@ class IntegrationRepository:
         return _to_integration(doc), self._credentials(doc)
 
     @unavailable_on_failure
+    async def login_of_account_exists(self, endpoint: HostEndpoint, account_id: str) -> bool:
+        """Whether any platform user still has a login (OAuth) integration of this account on this host.
+
+        The one read across owners: it answers only yes or no, never another user's integration.
+        """
+        found = await self._collection.find_one(
+            {
+                "provider": endpoint.provider.value,
+                "host": endpoint.host,
+                "accountId": account_id,
+                "authMethod": AuthMethod.OAUTH.value,
+            },
+            {"_id": 1},
+        )
+        return found is not None
+
+    @unavailable_on_failure
     async def rotate_keys(self, *, keep_going: Callable[[], bool] = lambda: True) -> int:
         """Re-encrypt every secret that is not under the first key; returns how many were re-encrypted.
 

@@ -179,6 +179,10 @@ class Database:
         await integrations.create_index(
             [("owner", ASCENDING), ("createdAt", ASCENDING)], name="owner_created"
         )
+        # Who else connected this account on this host (a disconnect must not revoke their access).
+        await integrations.create_index(
+            [("provider", ASCENDING), ("host", ASCENDING), ("accountId", ASCENDING)], name="account"
+        )
         states = self.db["oauth_states"]
         await states.create_index([("state", ASCENDING)], unique=True, name="state_unique")
         # Clean-up only: validity is checked in the query, the TTL monitor may run late.

@@ -205,3 +205,18 @@ async def test_indexes_exist_after_start(database: Database, settings: Settings)
         ix["name"] async for ix in await client[settings.mongodb_database]["integrations"].list_indexes()
     }
     assert "owner_account_unique" in names
+
+
+async def test_whether_another_user_still_has_a_login_of_the_account(repo: IntegrationRepository) -> None:
+    alice = await repo.save_verified("alice", GITHUB, AuthMethod.OAUTH, verified(), Credentials(TOKEN), NOW)
+    await repo.save_verified("carol", GITHUB, AuthMethod.ACCESS_TOKEN, verified(), Credentials(TOKEN), NOW)
+    bob = await repo.save_verified("bob", GITHUB, AuthMethod.OAUTH, verified(), Credentials(TOKEN), NOW)
+    other_host = HostEndpoint(GitProvider.GITHUB, "ghe.example.com", "https://ghe.example.com", "https://x")
+
+    await repo.delete("alice", alice.integration.id)
+    still = await repo.login_of_account_exists(GITHUB, "1")
+    await repo.delete("bob", bob.integration.id)
+
+    assert still is True  # bob's login
+    assert await repo.login_of_account_exists(GITHUB, "1") is False  # carol's pasted token is no login
+    assert await repo.login_of_account_exists(other_host, "1") is False

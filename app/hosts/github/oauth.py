@@ -4,8 +4,9 @@
 - GitHub App (``GITHUB_APP_SLUG``): the installation page (``/apps/{slug}/installations/new``; GitHub
   Enterprise Server: ``/github-apps/{slug}/installations/new``), where the user picks all or selected
   repositories.
-- Tokens from ``{GITHUB_URL}/login/oauth/access_token``; revocation of the grant with
-  ``DELETE {api}/applications/{client_id}/grant`` (basic auth with the client credentials).
+- Tokens from ``{GITHUB_URL}/login/oauth/access_token``; revocation of one token with
+  ``DELETE {api}/applications/{client_id}/token``, of the whole grant with ``.../grant`` (basic auth
+  with the client credentials).
 """
 
 from __future__ import annotations
@@ -77,11 +78,16 @@ class GitHubAuthorization(AuthorizationServer):
         )
         return grant_uri
 
-    async def revoke(self, access_token: str, refresh_token: str | None = None) -> bool:
-        # The grant, not just this token: every token of this app for the user stops working.
+    async def revoke(
+        self, access_token: str, refresh_token: str | None = None, *, whole_grant: bool = False
+    ) -> bool:
+        # DELETE .../token revokes this token; DELETE .../grant the user's whole authorization of the
+        # app, every token of that GitHub account for it included - also those other platform users
+        # connected with the same account.
+        what = "grant" if whole_grant else "token"
         response = await self._api_http.send(
             "DELETE",
-            f"{self._api}/applications/{quote(self._client.client_id, safe='')}/grant",
+            f"{self._api}/applications/{quote(self._client.client_id, safe='')}/{what}",
             headers={"Accept": ACCEPT, "X-GitHub-Api-Version": API_VERSION},
             json_body={"access_token": access_token},
             auth=httpx.BasicAuth(self._client.client_id, self._client.client_secret.reveal()),

@@ -42,9 +42,13 @@ class GitLabAuthorization(AuthorizationServer):
         )
         return grant_uri
 
-    async def revoke(self, access_token: str, refresh_token: str | None = None) -> bool:
+    async def revoke(
+        self, access_token: str, refresh_token: str | None = None, *, whole_grant: bool = False
+    ) -> bool:
         # Doorkeeper keeps the access and the refresh token in one record: revoking the access token
-        # revokes the refresh token with it (and works after the access token expired).
+        # revokes the refresh token with it (and works after the access token expired). Other tokens
+        # of the same account stay valid: GitLab has no grant-wide revocation, so whole_grant changes
+        # nothing here.
         response = await self._http.send(
             "POST",
             f"{self._web}/oauth/revoke",
