@@ -32,7 +32,7 @@ from app.services.clock import Clock, utc_now
 from app.services.connect_token import ConnectByToken
 from app.services.credentials import CredentialSource, HostAccess
 from app.services.disconnect import Disconnect
-from app.services.oauth_connect import ConnectByLogin
+from app.services.oauth_connect import CALLBACK_PATH, ConnectByLogin
 from app.services.token_refresh import TokenRefresher
 from app.services.verify_integration import VerifyIntegration
 from app.settings import Settings
@@ -93,7 +93,12 @@ def build_services(
     metrics.allow_hosts([hosts.github.host, hosts.gitlab.host])  # operator-configured
     listings = ListingStore(database)
     refresher = TokenRefresher(
-        integrations, hosts, clock, metrics, http_timeout_seconds=settings.http_timeout_seconds
+        integrations,
+        hosts,
+        clock,
+        metrics,
+        http_timeout_seconds=settings.http_timeout_seconds,
+        redirect_uri=f"{settings.public_url}{CALLBACK_PATH}",
     )
     credentials = CredentialSource(integrations, refresher)
     access = HostAccess(hosts, credentials, integrations)

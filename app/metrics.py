@@ -83,7 +83,7 @@ ENDPOINT_FAMILIES = (
 )
 _OAUTH_TAILS = (("oauth", "token"), ("oauth", "revoke"), ("oauth", "token", "info"))
 CACHE_RESULTS = ("hit", "miss", "revalidate", "joined")
-REFRESH_OUTCOMES = ("refreshed", "refused", "failed", "waited")
+REFRESH_OUTCOMES = ("refreshed", "refused", "failed", "waited", "expired")
 
 
 class BoundedLabel:
@@ -189,7 +189,7 @@ class Metrics:
         )
         self._token_refreshes = Counter(
             "git_integrations_token_refreshes_total",
-            "Renewals of expiring login tokens: refreshed, refused, failed or waited.",
+            "Renewals of expiring login tokens: refreshed, refused, failed, waited or expired (not tried).",
             ["provider", "outcome"],
             registry=registry,
         )

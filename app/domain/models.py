@@ -84,11 +84,16 @@ class VerifiedToken:
 
 @dataclass(frozen=True)
 class Credentials:
-    """The secrets of an integration; never part of ``Integration`` so they cannot leak into a response."""
+    """The secrets of an integration; never part of ``Integration`` so they cannot leak into a response.
+
+    ``expires_at``: when the access token expires; ``refresh_expires_at``: when the refresh token does
+    (GitHub App logins: ``refresh_token_expires_in``), after which the user must sign in again.
+    """
 
     access_token: str
     refresh_token: str | None = None
     expires_at: datetime | None = None
+    refresh_expires_at: datetime | None = None
 
 
 @dataclass
@@ -108,6 +113,8 @@ class Integration:
     last_verified_at: datetime | None = None
     manage_access_url: str | None = None
     resource: TokenResource | None = None
+    # When the login must be renewed: its refresh token expires then (None: the host did not say).
+    reconnect_by: datetime | None = None
     version: int = 0
 
     @property

@@ -24,6 +24,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -32,7 +33,7 @@ from authlib.oauth2.rfc6749.parameters import prepare_token_request
 from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from app.domain.errors import OAuthExchangeError, ProviderUnavailableError
-from app.domain.models import GitProvider, TokenKind
+from app.domain.models import Credentials, GitProvider, TokenKind
 from app.net.client import Upstream
 from app.security.token_shapes import contains_credential
 from app.settings import OAuthClient
@@ -57,15 +58,38 @@ def code_challenge(code_verifier: str) -> str:
 
 @dataclass(frozen=True)
 class TokenGrant:
-    """What a token endpoint handed out. ``expires_in``: seconds from now, None for tokens that never expire."""
+    """What a token endpoint handed out. ``expires_in``: seconds from now, None for tokens that never expire.
+
+    ``refresh_token_expires_in``: seconds the refresh token lives (GitHub App logins, about six
+    months); None where the host does not say (GitLab).
+    """
 
     access_token: str
     refresh_token: str | None = None
     expires_in: int | None = None
     scopes: tuple[str, ...] | None = None
+    refresh_token_expires_in: int | None = None
+
+    def credentials_at(self, now: datetime, previous: Credentials | None = None) -> Credentials:
+        """What this answer, received at ``now``, amounts to; ``previous``: the pair it renews."""
+        if self.refresh_token is None and previous is not None:
+            # A host that does not rotate refresh tokens leaves the old one (and its expiry) valid.
+            refresh_token, refresh_expires_at = previous.refresh_token, previous.refresh_expires_at
+        else:
+            refresh_token, lifetime = self.refresh_token, self.refresh_token_expires_in
+            refresh_expires_at = now + timedelta(seconds=lifetime) if lifetime is not None else None
+        return Credentials(
+            access_token=self.access_token,
+            refresh_token=refresh_token,
+            expires_at=now + timedelta(seconds=self.expires_in) if self.expires_in is not None else None,
+            refresh_expires_at=refresh_expires_at if refresh_token else None,
+        )
 
     def __repr__(self) -> str:  # tokens must not reach a log line through a repr
-        return f"TokenGrant(expires_in={self.expires_in!r}, scopes={self.scopes!r})"
+        return (
+            f"TokenGrant(expires_in={self.expires_in!r}, scopes={self.scopes!r}, "
+            f"refresh_token_expires_in={self.refresh_token_expires_in!r})"
+        )
 
 
 class AuthorizationServer(abc.ABC):
@@ -74,6 +98,8 @@ class AuthorizationServer(abc.ABC):
     provider: GitProvider
     token_kind: TokenKind  # what a token from this flow is
     name: str  # "GitHub", "GitLab": for messages
+    # The refresh request repeats the authorization's redirect_uri (GitLab documents it so).
+    refresh_with_redirect_uri: bool = False
 
     def __init__(self, upstream: Upstream, client: OAuthClient, web_url: str, host: str) -> None:
         self._client = client
@@ -114,14 +140,16 @@ class AuthorizationServer(abc.ABC):
         )
         return await self._token_request(body, doing="signing in", sent=(code, code_verifier))
 
-    async def refresh(self, refresh_token: str) -> TokenGrant:
+    async def refresh(self, refresh_token: str, *, redirect_uri: str) -> TokenGrant:
         """Trade a refresh token for a new pair (the old access and refresh tokens stop working).
 
-        Never retried: the refresh token is single use, so a second attempt after a lost answer
-        could only be refused. Raises like ``exchange_code``.
+        ``redirect_uri``: the callback the login was authorized with, sent where the host wants it
+        (``refresh_with_redirect_uri``). Never retried: the refresh token is single use, so a second
+        attempt after a lost answer could only be refused. Raises like ``exchange_code``.
         """
+        extra = {"redirect_uri": redirect_uri} if self.refresh_with_redirect_uri else {}
         body = prepare_token_request(
-            "refresh_token", refresh_token=refresh_token, **self._client_credentials()
+            "refresh_token", refresh_token=refresh_token, **extra, **self._client_credentials()
         )
         return await self._token_request(body, doing="renewing access", sent=(refresh_token,))
 
@@ -168,15 +196,13 @@ class AuthorizationServer(abc.ABC):
             raise ProviderUnavailableError(
                 f"{self.name} answered without a usable token while {doing}; try again later."
             )
-        expires_in = payload.get("expires_in")
         scope = payload.get("scope")
         return TokenGrant(
             access_token=access,
             refresh_token=refresh or None,
-            expires_in=expires_in
-            if isinstance(expires_in, int) and not isinstance(expires_in, bool)
-            else None,
+            expires_in=_seconds(payload.get("expires_in")),
             scopes=tuple(s for s in re.split(r"[\s,]+", scope) if s) if isinstance(scope, str) else None,
+            refresh_token_expires_in=_seconds(payload.get("refresh_token_expires_in")) if refresh else None,
         )
 
     def _refusal(self, error: str, description: Any, sent: tuple[str, ...]) -> OAuthExchangeError:
@@ -203,6 +229,11 @@ class AuthorizationServer(abc.ABC):
             message = f"{self.name} refused the sign-in ({reason})" + (f": {detail}" if detail else ".")
         log.info("oauth: %s token endpoint refused the request", self.name, extra={"reason": reason})
         return OAuthExchangeError(message, reason=reason)
+
+
+def _seconds(value: Any) -> int | None:
+    """A lifetime in seconds as the host sent it; None for anything that is not a whole number."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any] | None:

@@ -23,7 +23,7 @@ from app.domain.errors import (
     OAuthExchangeError,
     ProviderUnavailableError,
 )
-from app.domain.models import AuthMethod, Credentials, GitProvider, Integration, TokenKind
+from app.domain.models import AuthMethod, GitProvider, Integration, TokenKind
 from app.hosts.registry import HostRegistry
 from app.metrics import Metrics, error_code
 from app.services.clock import Clock
@@ -202,15 +202,12 @@ class ConnectByLogin:
         except HostNotAllowedError as exc:
             raise ProviderUnavailableError(exc.message) from exc
         now = self._clock()
-        if grant.expires_in is not None:
-            verified = replace(verified, expires_at=now + timedelta(seconds=grant.expires_in))
+        credentials = grant.credentials_at(now)
+        # The token endpoint's expiry wins; without one, what checking the token found.
+        verified = replace(verified, expires_at=credentials.expires_at or verified.expires_at)
+        credentials = replace(credentials, expires_at=verified.expires_at)
         saved = await self._integrations.save_verified(
-            pending.owner,
-            endpoint,
-            AuthMethod.OAUTH,
-            verified,
-            Credentials(grant.access_token, grant.refresh_token, verified.expires_at),
-            now,
+            pending.owner, endpoint, AuthMethod.OAUTH, verified, credentials, now
         )
         return saved.integration
 

@@ -11,12 +11,19 @@ document, and everybody else waits for its result:
    setting ``refreshLease {holder, expiresAt}``. Exactly one caller wins.
 3. The holder calls the token endpoint once and stores the new pair: ``version`` + 1, lease removed,
    conditional on still holding it. A refused refresh (``invalid_grant``, ``bad_refresh_token``)
-   sets ``NEEDS_RECONNECT``, keeps the old tokens and releases the lease (``NeedsReconnectError``);
-   any other failure only releases the lease (``ProviderUnavailableError``).
+   keeps the old tokens, releases the lease and is counted; the ``MAX_REFUSALS``-th refusal in a
+   row sets ``NEEDS_RECONNECT`` (``NeedsReconnectError``), the ones before answer
+   ``ProviderUnavailableError``: GitHub has refused refresh tokens that were still good
+   (github community discussion #24745), and one refusal must not cost the user the connection.
+   Any other failure only releases the lease (``ProviderUnavailableError``).
 4. The others poll the document with short sleeps until the version moves (they read the new token),
    the status turns ``NEEDS_RECONNECT``, the holder gives up without a new pair (they fail like it
    did instead of spending the host's patience on the same refresh token again), or the lease
    expires because its holder died (one of them takes it over). The wait is bounded by the lease.
+
+A refresh token that has expired (``refresh_token_expires_in``, stored as the integration's
+``reconnectBy``: about six months for a GitHub App login) cannot work: the integration is marked
+``NEEDS_RECONNECT`` at once, without asking the host.
 
 The lease lives longer than the single token request can take (``HTTP_TIMEOUT_SECONDS``), so a
 live holder never loses it to a takeover in practice; ``IntegrationRepository.store_refreshed``
@@ -50,6 +57,8 @@ log = logging.getLogger(__name__)
 REFRESH_MARGIN = timedelta(minutes=1)
 POLL_INTERVAL_SECONDS = 0.05
 MIN_LEASE_SECONDS = 30.0
+# Refusals of the refresh token in a row (no renewal between them) before the login is given up.
+MAX_REFUSALS = 3
 
 
 def refresh_due(credentials: Credentials, now: datetime) -> bool:
@@ -59,6 +68,11 @@ def refresh_due(credentials: Credentials, now: datetime) -> bool:
         and credentials.expires_at is not None
         and credentials.expires_at <= now + REFRESH_MARGIN
     )
+
+
+def refresh_expired(credentials: Credentials, now: datetime) -> bool:
+    """Whether the refresh token has expired (the host said when): only a new login helps."""
+    return credentials.refresh_expires_at is not None and credentials.refresh_expires_at <= now
 
 
 def lease_seconds(http_timeout_seconds: float) -> float:
@@ -78,12 +92,14 @@ class TokenRefresher:
         metrics: Metrics,
         *,
         http_timeout_seconds: float,
+        redirect_uri: str,
     ) -> None:
         self._integrations = integrations
         self._hosts = hosts
         self._clock = clock
         self._metrics = metrics
         self._lease = lease_seconds(http_timeout_seconds)
+        self._redirect_uri = redirect_uri  # the callback logins were authorized with (GitLab wants it)
 
     async def fresh_credentials(self, integration: Integration) -> Credentials:
         """The login's credentials, renewed first when the access token is about to expire.
@@ -110,6 +126,11 @@ class TokenRefresher:
             was_due = True
             if current.status is IntegrationStatus.NEEDS_RECONNECT:
                 raise _needs_reconnect(current)
+            if refresh_expired(credentials, now):
+                await repository.set_status(current.owner, current.id, IntegrationStatus.NEEDS_RECONNECT)
+                self._metrics.token_refresh(current.provider.value, "expired")
+                log.info("oauth: refresh token expired", extra={"integration_id": current.id})
+                raise _needs_reconnect(current)
             live = view.lease_holder is not None and (view.lease_expires_at or now) > now
             if live:
                 assert view.lease_holder is not None
@@ -122,7 +143,7 @@ class TokenRefresher:
             elif await repository.take_refresh_lease(
                 current.id, current.version, holder, now, now + timedelta(seconds=lease)
             ):
-                renewed = await self._refresh_as_holder(current, credentials, holder)
+                renewed = await self._refresh_as_holder(current, credentials, holder, view.refusals)
                 if renewed is not None:
                     return renewed
                 watched = None  # the lease was lost meanwhile: see what its new holder did
@@ -135,7 +156,7 @@ class TokenRefresher:
             # Otherwise another caller won the lease or stored a new pair: look again at once.
 
     async def _refresh_as_holder(
-        self, integration: Integration, credentials: Credentials, holder: str
+        self, integration: Integration, credentials: Credentials, holder: str, refusals: int
     ) -> Credentials | None:
         """Refresh while holding the lease; None when the lease was lost and the caller must look again."""
         repository = self._integrations
@@ -150,22 +171,25 @@ class TokenRefresher:
                 "be renewed; ask the operator, or connect with an access token."
             )
         try:
-            grant = await server.refresh(credentials.refresh_token)
+            grant = await server.refresh(credentials.refresh_token, redirect_uri=self._redirect_uri)
         except OAuthExchangeError as exc:
             refused = exc.reason in REFUSED_REFRESH_REASONS
+            given_up = refused and refusals + 1 >= MAX_REFUSALS
             released = await repository.release_refresh_lease(
-                integration.id, holder, self._clock(), needs_reconnect=refused
+                integration.id, holder, self._clock(), refused=refused, needs_reconnect=given_up
             )
             if not released:
                 return None
             self._metrics.token_refresh(provider, "refused" if refused else "failed")
             if refused:
                 log.info(
-                    "oauth: refresh refused", extra={"integration_id": integration.id, "reason": exc.reason}
+                    "oauth: refresh refused",
+                    extra={"integration_id": integration.id, "reason": exc.reason, "refusals": refusals + 1},
                 )
+            if given_up:
                 raise _needs_reconnect(integration) from exc
             raise ProviderUnavailableError(
-                f"{server.name} did not renew the access ({exc.reason}); try again later."
+                f"{server.name} did not renew the access ({exc.reason}); try again in a moment."
             ) from exc
         except BaseException as exc:
             # An outage, a rate limit or a cancellation: let the next request try again.
@@ -175,12 +199,7 @@ class TokenRefresher:
                 await asyncio.shield(repository.release_refresh_lease(integration.id, holder, self._clock()))
             raise
         now = self._clock()
-        renewed = Credentials(
-            access_token=grant.access_token,
-            # A host that does not rotate refresh tokens leaves the old one valid.
-            refresh_token=grant.refresh_token or credentials.refresh_token,
-            expires_at=now + timedelta(seconds=grant.expires_in) if grant.expires_in is not None else None,
-        )
+        renewed = grant.credentials_at(now, previous=credentials)
         stored = await repository.store_refreshed(integration.id, holder, integration.version, renewed, now)
         if stored is not None:
             log.info("oauth: access token renewed", extra={"integration_id": integration.id})

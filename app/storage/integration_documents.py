@@ -63,5 +63,6 @@ def to_integration(doc: Document) -> Integration:
             if resource
             else None
         ),
+        reconnect_by=as_utc(doc.get("reconnectBy")),
         version=int(doc.get("version", 0)),
     )

@@ -52,6 +52,7 @@ class RefreshView:
     credentials: Credentials
     lease_holder: str | None
     lease_expires_at: datetime | None
+    refusals: int = 0  # refreshes the host refused in a row since the last renewal
 
 
 def _object_id(value: str) -> ObjectId | None:
@@ -95,7 +96,7 @@ class IntegrationRepository:
                     {
                         "$set": self._verified_fields(endpoint, auth_method, verified, now)
                         | self._secret_fields(str(existing["_id"]), credentials),
-                        "$unset": {"refreshLease": ""},
+                        "$unset": {"refreshLease": "", "refreshRefusals": ""},
                         "$inc": {"version": 1},
                     },
                     return_document=ReturnDocument.AFTER,
@@ -131,7 +132,7 @@ class IntegrationRepository:
             {
                 "$set": self._verified_fields(integration.endpoint, integration.auth_method, verified, now)
                 | self._secret_fields(integration.id, credentials),
-                "$unset": {"refreshLease": ""},
+                "$unset": {"refreshLease": "", "refreshRefusals": ""},
                 "$inc": {"version": 1},
             },
             projection={"secrets": 0},
@@ -266,6 +267,7 @@ class IntegrationRepository:
             credentials=self._credentials(doc),
             lease_holder=lease.get("holder"),
             lease_expires_at=_as_utc(lease.get("expiresAt")),
+            refusals=int(doc.get("refreshRefusals") or 0),
         )
 
     @unavailable_on_failure
@@ -303,7 +305,7 @@ class IntegrationRepository:
         update = {
             "$set": self._secret_fields(integration_id, credentials)
             | {"expiresAt": credentials.expires_at, "updatedAt": now},
-            "$unset": {"refreshLease": ""},
+            "$unset": {"refreshLease": "", "refreshRefusals": ""},
             "$inc": {"version": 1},
         }
         doc = await self._collection.find_one_and_update(
@@ -321,17 +323,26 @@ class IntegrationRepository:
 
     @unavailable_on_failure
     async def release_refresh_lease(
-        self, integration_id: str, holder: str, now: datetime, *, needs_reconnect: bool = False
+        self,
+        integration_id: str,
+        holder: str,
+        now: datetime,
+        *,
+        refused: bool = False,
+        needs_reconnect: bool = False,
     ) -> bool:
         """Give the lease up after a failed refresh; the stored tokens stay as they are.
 
-        ``needs_reconnect``: the host refused the refresh token for good. False when the lease was
-        no longer ours (another replica took it over, or stored a new pair meanwhile).
+        ``refused``: the host refused the refresh token (counted in ``refreshRefusals``);
+        ``needs_reconnect``: it is dead for good. False when the lease was no longer ours (another
+        replica took it over, or stored a new pair meanwhile).
         """
         oid = _object_id(integration_id)
         if oid is None:
             return False
         update: Document = {"$unset": {"refreshLease": ""}}
+        if refused:
+            update["$inc"] = {"refreshRefusals": 1}
         if needs_reconnect:
             update["$set"] = {"status": IntegrationStatus.NEEDS_RECONNECT.value, "updatedAt": now}
         result = await self._collection.update_one({"_id": oid, "refreshLease.holder": holder}, update)
@@ -350,7 +361,7 @@ class IntegrationRepository:
         if oid is None:
             return None
         fields = self._verified_fields(integration.endpoint, integration.auth_method, verified, now)
-        fields.pop("expiresAt")
+        fields.pop("expiresAt")  # the login's expiry (and reconnectBy) belong to its stored tokens
         doc = await self._collection.find_one_and_update(
             {"_id": oid, "owner": owner, "accountId": verified.account.id},
             {"$set": fields},
@@ -367,12 +378,21 @@ class IntegrationRepository:
         refresh = (
             self._cipher.decrypt(refresh_ct, record_id=record_id, field=REFRESH_TOKEN) if refresh_ct else None
         )
-        return Credentials(access_token=access, refresh_token=refresh, expires_at=doc.get("expiresAt"))
+        return Credentials(
+            access_token=access,
+            refresh_token=refresh,
+            expires_at=_as_utc(doc.get("expiresAt")),
+            refresh_expires_at=_as_utc(doc.get("reconnectBy")),
+        )
 
     def _secret_fields(self, record_id: str, credentials: Credentials) -> Document:
-        """``{"secrets": {...}}`` with both fields, so a write always replaces the pair together."""
+        """``{"secrets": {...}}`` with both fields, so a write always replaces the pair together.
+
+        The refresh token's expiry (``reconnectBy``, not a secret) is written with them.
+        """
         refresh = credentials.refresh_token
         return {
+            "reconnectBy": credentials.refresh_expires_at if refresh else None,
             "secrets": {
                 ACCESS_TOKEN: self._cipher.encrypt(
                     credentials.access_token, record_id=record_id, field=ACCESS_TOKEN
@@ -382,7 +402,7 @@ class IntegrationRepository:
                     if refresh
                     else None
                 ),
-            }
+            },
         }
 
     @staticmethod

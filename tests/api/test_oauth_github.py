@@ -14,6 +14,7 @@ import pytest
 
 from app.domain.models import TokenKind
 from app.hosts.oauth import code_challenge
+from app.services.token_refresh import MAX_REFUSALS
 from app.settings import Settings
 from app.storage.oauth_states import state_digest
 from tests.oauth_support import (
@@ -425,6 +426,9 @@ async def test_a_refused_refresh_asks_for_reconnect_and_keeps_the_stored_tokens(
         record.used = True  # e.g. spent by a copy of the token elsewhere: GitHub answers bad_refresh_token
     before = await app_service.db["integrations"].find_one({})
 
+    # GitHub has refused refresh tokens that were still good: the first refusals may pass.
+    for _ in range(MAX_REFUSALS - 1):
+        assert (await app_service.verify(integration_id))["__typename"] == "ProviderUnavailableError"
     verified = await app_service.verify(integration_id)
 
     assert verified["__typename"] == "Integration"

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from app.services.token_refresh import MAX_REFUSALS
 from app.settings import Settings
 from tests.fakes._gitlab_models import DEVELOPER
 from tests.oauth_support import (
@@ -136,6 +137,8 @@ async def test_a_refresh_gitlab_refuses_asks_for_reconnect(service: Service, hos
         record.used = True  # GitLab answers invalid_grant
     before = await service.db["integrations"].find_one({})
 
+    for _ in range(MAX_REFUSALS - 1):  # refusals in a row before the login is given up
+        assert (await service.verify(integration_id))["__typename"] == "ProviderUnavailableError"
     verified = await service.verify(integration_id)
 
     assert verified["status"] == "NEEDS_RECONNECT"

@@ -279,6 +279,7 @@ class GitLabRefreshToken:
     user_id: int
     scopes: list[str]
     used: bool = False
+    redirect_uri: str | None = None  # of the authorization the chain of refreshes started with
 
 
 @dataclass

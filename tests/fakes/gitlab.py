@@ -85,6 +85,9 @@ class FakeGitLab(FakeHost):
         # Lifetime of the access token a code exchange hands out (None: GitLab's 2 hours), e.g. to make
         # the first token due for a refresh at once; refreshed tokens always get the usual lifetime.
         self.code_token_lifetime: int | None = None
+        # The refresh must repeat the authorization's redirect_uri, as GitLab documents it (see
+        # _gitlab_oauth.GitLabOAuth._refresh); False accepts a refresh without it.
+        self.refresh_needs_redirect_uri = True
         self.version = version
         self.version_below_17_4 = False  # /personal_access_tokens/self/associations answers 404
         # Rate limit: None = unlimited; otherwise requests left before 429 + Retry-After.
@@ -371,8 +374,10 @@ class FakeGitLab(FakeHost):
         *,
         expires_in: int = OAUTH_TOKEN_LIFETIME,
         refresh_token: str | None = None,
+        redirect_uri: str | None = None,
     ) -> GitLabToken:
-        """An OAuth access token as ``POST /oauth/token`` would issue (optionally with its refresh token)."""
+        """An OAuth access token as ``POST /oauth/token`` would issue (optionally with its refresh token,
+        bound to the ``redirect_uri`` of its authorization)."""
         with self.lock:
             record = self._add_token(token, "oauth", self.user(user), scopes, None, "oauth")
             record.expires_at_ts = self.now() + expires_in
@@ -380,7 +385,7 @@ class FakeGitLab(FakeHost):
             if refresh_token:
                 record.refresh_token = refresh_token
                 self.refresh_tokens[refresh_token] = GitLabRefreshToken(
-                    refresh_token, token, record.user_id, scopes
+                    refresh_token, token, record.user_id, scopes, redirect_uri=redirect_uri
                 )
             return record
 
@@ -433,12 +438,17 @@ class FakeGitLab(FakeHost):
                 self.tokens[value].revoked = True
 
     def issue_oauth_tokens(
-        self, user_id: int, scopes: list[str], *, lifetime: int | None = None
+        self, user_id: int, scopes: list[str], *, lifetime: int | None = None, redirect_uri: str | None = None
     ) -> dict[str, Any]:
         access, refresh = secrets.token_hex(32), secrets.token_hex(32)
         lifetime = lifetime or OAUTH_TOKEN_LIFETIME
         record = self.add_oauth_token(
-            access, self.users[user_id], scopes, expires_in=lifetime, refresh_token=refresh
+            access,
+            self.users[user_id],
+            scopes,
+            expires_in=lifetime,
+            refresh_token=refresh,
+            redirect_uri=redirect_uri,
         )
         return {
             "access_token": access,

@@ -156,6 +156,7 @@ async def test_a_github_app_code_comes_with_an_expiry_and_a_refresh_token(mock: 
     assert grant.expires_in == 28800
     assert grant.refresh_token == "testtoken"
     assert grant.scopes == ()
+    assert grant.refresh_token_expires_in == 15897600  # about six months: then the user signs in again
 
 
 async def test_a_gitlab_code_becomes_a_token_pair(mock: respx.MockRouter) -> None:
@@ -208,7 +209,7 @@ async def test_a_refused_refresh_names_a_reason_that_means_reconnect(mock: respx
     async with httpx.AsyncClient() as http:
         for server in (gitlab(http), github(http, slug="deploy-bot")):
             with pytest.raises(OAuthExchangeError) as caught:
-                await server.refresh("ghr_" + "r" * 40)
+                await server.refresh("ghr_" + "r" * 40, redirect_uri=REDIRECT)
             assert caught.value.reason in REFUSED_REFRESH_REASONS
 
 
@@ -216,23 +217,47 @@ async def test_a_refresh_is_sent_once_even_when_the_host_fails(mock: respx.MockR
     route = mock.post("https://gitlab.com/oauth/token").mock(return_value=httpx.Response(502, text="<html>"))
     async with httpx.AsyncClient() as http:
         with pytest.raises(ProviderUnavailableError):
-            await gitlab(http).refresh("r" * 64)
+            await gitlab(http).refresh("r" * 64, redirect_uri=REDIRECT)
 
     assert route.call_count == 1  # a single-use refresh token must not be sent twice
     assert form(route.calls.last.request)["grant_type"] == "refresh_token"
 
 
+async def test_the_refresh_carries_redirect_uri_where_gitlab_documents_it(mock: respx.MockRouter) -> None:
+    # gitlabhq doc/api/oauth2.md: "parameters = 'client_id=APP_ID&client_secret=APP_SECRET&refresh_token=
+    # REFRESH_TOKEN&grant_type=refresh_token&redirect_uri=REDIRECT_URI'"; GitHub documents no such field.
+    recorded = replay("gitlab", "oauth-token.authorization-code.codecov-2020.json")
+    gitlab_route = mock.post("https://gitlab.com/oauth/token").mock(return_value=recorded)
+    github_route = mock.post("https://github.com/login/oauth/access_token").mock(
+        return_value=replay("github", "oauth-access-token.github-app-expiring.codecov-2024.json")
+    )
+    async with httpx.AsyncClient() as http:
+        await gitlab(http).refresh("r" * 64, redirect_uri=REDIRECT)
+        grant = await github(http, slug="deploy-bot").refresh("ghr_" + "r" * 40, redirect_uri=REDIRECT)
+
+    assert form(gitlab_route.calls.last.request) == {
+        "grant_type": "refresh_token",
+        "refresh_token": "r" * 64,
+        "redirect_uri": REDIRECT,
+        "client_id": CLIENT.client_id,
+        "client_secret": CLIENT.client_secret.reveal(),
+    }
+    assert "redirect_uri" not in form(github_route.calls.last.request)
+    assert grant.refresh_token_expires_in == 15897600
+
+
 # --- revocation -------------------------------------------------------------------------------------
 
 
-async def test_github_revokes_the_grant_with_basic_auth_and_the_token_in_the_body(
-    mock: respx.MockRouter,
+@pytest.mark.parametrize(("whole_grant", "what"), [(False, "token"), (True, "grant")])
+async def test_github_revokes_the_token_or_the_grant_with_basic_auth_and_the_token_in_the_body(
+    mock: respx.MockRouter, whole_grant: bool, what: str
 ) -> None:
-    route = mock.delete(f"https://api.github.com/applications/{CLIENT.client_id}/grant").mock(
+    route = mock.delete(f"https://api.github.com/applications/{CLIENT.client_id}/{what}").mock(
         return_value=httpx.Response(204)
     )
     async with httpx.AsyncClient() as http:
-        assert await github(http).revoke(APP_TOKEN) is True
+        assert await github(http).revoke(APP_TOKEN, whole_grant=whole_grant) is True
 
     sent = route.calls.last.request
     expected = base64.b64encode(f"{CLIENT.client_id}:{CLIENT.client_secret.reveal()}".encode()).decode()
@@ -241,7 +266,7 @@ async def test_github_revokes_the_grant_with_basic_auth_and_the_token_in_the_bod
 
 
 async def test_a_revocation_github_does_not_confirm_is_reported_as_such(mock: respx.MockRouter) -> None:
-    mock.delete(f"https://api.github.com/applications/{CLIENT.client_id}/grant").mock(
+    mock.delete(f"https://api.github.com/applications/{CLIENT.client_id}/token").mock(
         return_value=httpx.Response(404, json={"message": "Not Found"})
     )
     async with httpx.AsyncClient() as http:

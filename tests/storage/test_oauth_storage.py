@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -181,3 +182,24 @@ async def test_a_refused_refresh_asks_for_reconnect_and_keeps_the_tokens(repo: I
     assert view.credentials == OLD
     assert view.lease_holder is None
     assert not await repo.release_refresh_lease(integration_id, "h", NOW)  # no longer held
+
+
+async def test_refusals_are_counted_until_a_renewal_and_the_login_end_is_kept_with_the_pair(
+    repo: IntegrationRepository,
+) -> None:
+    integration_id = await connected(repo)
+    for version in (0, 0):
+        await repo.take_refresh_lease(integration_id, version, "h", NOW, NOW + timedelta(seconds=30))
+        assert await repo.release_refresh_lease(integration_id, "h", NOW, refused=True)
+    counted = await repo.get_for_refresh("alice", integration_id)
+    renewed = replace(NEW, refresh_expires_at=NOW + timedelta(days=180))
+    await repo.take_refresh_lease(integration_id, 0, "h", NOW, NOW + timedelta(seconds=30))
+
+    await repo.store_refreshed(integration_id, "h", 0, renewed, NOW)
+
+    view = await repo.get_for_refresh("alice", integration_id)
+    assert counted is not None and counted.refusals == 2
+    assert counted.integration.status is IntegrationStatus.ACTIVE  # counted, not given up
+    assert view is not None and view.refusals == 0
+    assert view.credentials == renewed
+    assert view.integration.reconnect_by == NOW + timedelta(days=180)

@@ -467,12 +467,16 @@ async def test_gitlab_oauth_pkce_and_single_use_refresh(gl: httpx.AsyncClient, g
         "client_secret": gitlab.client_secret,
         "refresh_token": issued["refresh_token"],
     }
+    # As GitLab documents it, the refresh repeats the authorization's redirect_uri (doc/api/oauth2.md).
+    without_redirect_uri = await gl.post("/gitlab/oauth/token", data=refresh)
+    refresh["redirect_uri"] = CALLBACK
     renewed = await gl.post("/gitlab/oauth/token", data=refresh)
     replayed = await gl.post("/gitlab/oauth/token", data=refresh)
     old = await gl.get("/gitlab/api/v4/user", headers={"Authorization": f"Bearer {issued['access_token']}"})
 
     assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
     assert issued["token_type"] == "Bearer" and issued["expires_in"] == 7200
+    assert without_redirect_uri.status_code == 400
     assert renewed.status_code == 200
     assert replayed.status_code == 400 and replayed.json()["error"] == "invalid_grant"
     assert old.status_code == 401

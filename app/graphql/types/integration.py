@@ -47,6 +47,13 @@ class IntegrationType(Node):
     created_at: datetime
     last_verified_at: datetime | None
     manage_access_url: str | None = strawberry.field(description="Where the user widens the access.")
+    reconnect_by: datetime | None = strawberry.field(
+        description="When the login must be renewed (its refresh token expires): after this time the "
+        "host no longer renews the access, so the integration turns NEEDS_RECONNECT once the current "
+        "access (expiresAt) runs out. For a GitHub App login about six months after the last sign-in "
+        "or renewal. Remind the user to connect again before then. Null when the host gives the login "
+        "no end date (GitLab, GitHub OAuth Apps) and for access tokens, whose end is expiresAt."
+    )
     domain: strawberry.Private[models.Integration]
 
     @strawberry.field(
@@ -90,5 +97,6 @@ class IntegrationType(Node):
             created_at=integration.created_at,
             last_verified_at=integration.last_verified_at,
             manage_access_url=integration.manage_access_url,
+            reconnect_by=integration.reconnect_by,
             domain=integration,
         )

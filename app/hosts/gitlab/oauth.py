@@ -1,7 +1,8 @@
 """The GitLab instance at ``GITLAB_URL`` as the authorization server of this service's OAuth application.
 
 ``/oauth/authorize`` with the scopes ``api read_repository write_repository`` and a PKCE challenge,
-tokens from ``/oauth/token``, revocation at ``/oauth/revoke`` (Doorkeeper).
+tokens from ``/oauth/token`` (the refresh repeats the ``redirect_uri``, as GitLab documents),
+revocation at ``/oauth/revoke`` (Doorkeeper).
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ class GitLabAuthorization(AuthorizationServer):
     provider = GitProvider.GITLAB
     name = "GitLab"
     token_kind = TokenKind.GITLAB_OAUTH
+    # "parameters = 'client_id=APP_ID&client_secret=APP_SECRET&refresh_token=REFRESH_TOKEN
+    # &grant_type=refresh_token&redirect_uri=REDIRECT_URI'" - "The redirect_uri must match the
+    # redirect_uri used in the original authorization request." (gitlabhq doc/api/oauth2.md)
+    refresh_with_redirect_uri = True
 
     @property
     def token_url(self) -> str:
