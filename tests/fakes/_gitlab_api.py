@@ -33,6 +33,11 @@ def gitlab_error(status: int, message: str) -> Response:
     return json_response({"message": message}, status)
 
 
+def unknown_route() -> Response:
+    """What GitLab answers for a route it does not have (lib/api/api.rb: ``error!('404 Not Found', 404)``)."""
+    return json_response({"error": "404 Not Found"}, 404)
+
+
 def credentials(call: Call) -> str | None:
     """``PRIVATE-TOKEN``, ``Authorization: Bearer`` or the ``private_token`` / ``access_token`` parameters."""
     if call.headers.get("private-token"):
@@ -86,11 +91,20 @@ class GitLabAPI:
         add = router.add
         add("GET", f"{API}/version", self.api(self.get_version, READ_USER))
         add("GET", f"{API}/user", self.api(self.get_user, READ_USER))
-        add("GET", f"{API}/personal_access_tokens/self", self.api(self.token_self, None))
+        # Routes newer instances have: an older one answers them as unknown, before any authentication.
+        fake = self.fake
+        add(
+            "GET",
+            f"{API}/personal_access_tokens/self",
+            self.since(lambda: not fake.version_below_15_5, self.api(self.token_self, None)),
+        )
         add(
             "GET",
             f"{API}/personal_access_tokens/self/associations",
-            self.api(self.token_associations, READ_API),
+            self.since(
+                lambda: not (fake.version_below_17_4 or fake.version_below_15_5),
+                self.api(self.token_associations, READ_API),
+            ),
         )
         add("GET", f"{API}/projects", self.api(self.list_projects, READ_API))
         add("GET", f"{API}/projects/{{id}}", self.api(self.get_project, READ_API))
@@ -105,6 +119,15 @@ class GitLabAPI:
         add("GET", f"{API}/groups/{{id}}/projects", self.api(self.group_projects, READ_API))
 
     # --- envelope --------------------------------------------------------------------------------
+
+    @staticmethod
+    def since(present: Callable[[], bool], handler: Handler) -> Handler:
+        """``handler`` on an instance that has the route, else GitLab's catch-all 404."""
+
+        def routed(call: Call) -> Response:
+            return handler(call) if present() else unknown_route()
+
+        return routed
 
     def api(self, handler: ApiHandler, scopes: frozenset[str] | None) -> Handler:
         def wrapped(call: Call) -> Response:
@@ -158,7 +181,14 @@ class GitLabAPI:
     # --- tokens and users ------------------------------------------------------------------------
 
     def get_version(self, call: Call, token: GitLabToken) -> Response:
-        version = "17.3.7-ee" if self.fake.version_below_17_4 else self.fake.version
+        fake = self.fake
+        version = (
+            "15.4.6-ee"
+            if fake.version_below_15_5
+            else "17.3.7-ee"
+            if fake.version_below_17_4
+            else fake.version
+        )
         return json_response(
             {"version": version, "revision": "f4k3f4k3", "kas": {"enabled": False}, "enterprise": True}
         )
@@ -175,8 +205,6 @@ class GitLabAPI:
 
     def token_associations(self, call: Call, token: GitLabToken) -> Response:
         fake = self.fake
-        if fake.version_below_17_4:
-            return gitlab_error(404, "404 Not Found")
         minimum = int_param(call, "min_access_level") or GUEST
         web, _ = self.bases(call)
         groups = []

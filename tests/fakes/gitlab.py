@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 from starlette.responses import Response
 
-from tests.fakes._gitlab_api import GitLabAPI
+from tests.fakes._gitlab_api import GitLabAPI, unknown_route
 from tests.fakes._gitlab_models import (
     GUEST,
     MAINTAINER,
@@ -36,7 +36,7 @@ from tests.fakes._gitlab_models import (
 )
 from tests.fakes._gitlab_oauth import GitLabOAuth
 from tests.fakes._host import FakeHost
-from tests.fakes._http import Call, json_response, to_epoch
+from tests.fakes._http import Call, to_epoch
 
 BASE_TIME = 1_748_779_200.0  # 2025-06-01T12:00:00Z; projects are stamped backwards from here
 _ACTIVITY_STEP = 89.0
@@ -59,6 +59,7 @@ class FakeGitLab(FakeHost):
         "rate_limit_remaining",
         "retry_after",
         "version_below_17_4",
+        "version_below_15_5",
         "approving_user",
         "deny_authorization",
         "redirect_uris",
@@ -90,6 +91,8 @@ class FakeGitLab(FakeHost):
         self.refresh_needs_redirect_uri = True
         self.version = version
         self.version_below_17_4 = False  # /personal_access_tokens/self/associations answers 404
+        # Older than 15.5: no /personal_access_tokens/self either (and older than 17.4 too).
+        self.version_below_15_5 = False
         # Rate limit: None = unlimited; otherwise requests left before 429 + Retry-After.
         self.rate_limit_remaining: int | None = None
         self.rate_limit_limit = 2000
@@ -123,6 +126,17 @@ class FakeGitLab(FakeHost):
             if self.approving_user is None and not bot:
                 self.approving_user = username
             return user
+
+    def add_service_account(self, username: str | None = None, *, group: str | None = None) -> GitLabUser:
+        """A service account: a bot user (``"bot": true``) named without the ``group_`` / ``project_``
+        prefix of group and project token bots; its tokens are personal access tokens
+        (``add_personal_token``). Default names as GitLab generates them: ``service_account_<hash>``,
+        or ``service_account_group_<group id>_<hash>`` for a group's (example in GitLab's
+        doc/api/group_service_accounts.md)."""
+        if username is None:
+            owner = f"group_{self.group(group).id}_" if group else ""
+            username = f"service_account_{owner}{secrets.token_hex(16)}"
+        return self.add_user(username, "Service account user", bot=True)
 
     def user(self, username: str | GitLabUser) -> GitLabUser:
         if isinstance(username, GitLabUser):
@@ -465,7 +479,10 @@ class FakeGitLab(FakeHost):
         return self.rate_limit_remaining is not None and self.rate_limit_remaining <= 0
 
     def not_found(self, call: Call) -> Response:
-        return json_response({"message": "404 Not Found"}, 404)
+        # A route the instance does not have. GitLab's catch-all is `route :any, '*path'` →
+        # `error!('404 Not Found', 404)` (gitlabhq lib/api/api.rb), which Grape renders as
+        # {"error": "404 Not Found"} - unlike a missing resource's {"message": "404 Project Not Found"}.
+        return unknown_route()
 
     def seed(self, data: dict[str, Any]) -> None:
         """Apply a seed document (see ``tests.fakes.scenarios.seed_gitlab``)."""

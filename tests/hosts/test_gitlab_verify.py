@@ -78,6 +78,12 @@ def gitlab_404(message: str = "404 Not Found") -> httpx.Response:
     return replay("gitlab", "error-404-project-not-found.codecov-2024.json", body={"message": message})
 
 
+def no_such_route() -> httpx.Response:
+    """A route the instance does not have: GitLab's catch-all ``error!('404 Not Found', 404)``
+    (gitlabhq lib/api/api.rb) renders ``{"error": ...}``, not ``{"message": ...}``."""
+    return replay("gitlab", "error-404-project-not-found.codecov-2024.json", body={"error": "404 Not Found"})
+
+
 def recorded_projects() -> list[dict[str, Any]]:
     body: list[dict[str, Any]] = load("gitlab", "projects-owned.codecov-2018.json")["response"]["body"]
     return body
@@ -374,17 +380,19 @@ async def test_project_token_is_recognised_and_scoped(router: respx.MockRouter, 
     assert len(router.calls) == 3
 
 
-async def test_bot_with_another_name_is_classified_by_its_memberships(
+async def test_a_bot_named_otherwise_is_a_service_account_with_a_personal_token(
     router: respx.MockRouter, gitlab: GitLabHost
 ) -> None:
+    # Service accounts: "bot": true without the group_/project_ prefix of group and project token bots.
     router.get(f"{API}/personal_access_tokens/self").mock(return_value=token_self())
     router.get(f"{API}/user").mock(return_value=user(id=903, username="deploy-bot", bot=True))
     mock_associations(router, 40, associations(projects=[project_entry(recorded_projects()[2], 40, None)]))
 
     verified = await gitlab.verify_token(TOKEN)
 
-    assert verified.token_kind is TokenKind.GITLAB_PROJECT
-    assert verified.resource == TokenResource(kind="project", ids=("187725",), path="codecov/ci-repo")
+    assert verified.token_kind is TokenKind.GITLAB_PERSONAL
+    assert verified.repository_access is RepositoryAccess.ALL
+    assert verified.resource is None
 
 
 async def test_project_token_with_developer_role_is_refused(
@@ -481,12 +489,13 @@ async def test_group_token_on_instance_older_than_17_4_reads_its_group(
     assert group.call_count == 1
 
 
+@pytest.mark.parametrize("not_there", [no_such_route, gitlab_404], ids=["error", "message"])
 async def test_instance_older_than_15_5_reports_scopes_as_unverified(
-    router: respx.MockRouter, gitlab: GitLabHost
+    router: respx.MockRouter, gitlab: GitLabHost, not_there: Any
 ) -> None:
-    router.get(f"{API}/personal_access_tokens/self").mock(return_value=gitlab_404())
+    router.get(f"{API}/personal_access_tokens/self").mock(return_value=not_there())
     router.get(f"{API}/user").mock(return_value=user())
-    roles = mock_associations(router, 40, gitlab_404())
+    roles = mock_associations(router, 40, no_such_route())
     mock_legacy_projects(router, httpx.Response(200, json=[{"id": 580838}]))
 
     verified = await gitlab.verify_token(TOKEN)
@@ -500,7 +509,7 @@ async def test_instance_older_than_15_5_reports_scopes_as_unverified(
 async def test_token_that_may_not_use_the_api_on_instance_older_than_15_5_misses_api(
     router: respx.MockRouter, gitlab: GitLabHost
 ) -> None:
-    router.get(f"{API}/personal_access_tokens/self").mock(return_value=gitlab_404())
+    router.get(f"{API}/personal_access_tokens/self").mock(return_value=no_such_route())
     router.get(f"{API}/user").mock(
         return_value=httpx.Response(
             403,

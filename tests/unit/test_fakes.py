@@ -421,9 +421,39 @@ async def test_gitlab_role_from_associations_and_the_pre_17_4_fallback(
 
     assert [g["access_levels"] for g in associations.json()["groups"]] == [40, 40]
     assert bot["bot"] is True and bot["username"].startswith("group_")
-    assert old.status_code == 404 and old.json() == {"message": "404 Not Found"}
+    # A route the instance does not have: GitLab's catch-all answers "error", not "message".
+    assert old.status_code == 404 and old.json() == {"error": "404 Not Found"}
     assert project["permissions"]["project_access"] is None
     assert project["permissions"]["group_access"]["access_level"] == 40  # inherited from the parent group
+
+
+async def test_gitlab_older_than_15_5_has_no_token_self_and_answers_unknown_routes_with_error(
+    gl: httpx.AsyncClient, gitlab: FakeGitLab
+) -> None:
+    headers = {"PRIVATE-TOKEN": GITLAB_PERSONAL_TOKEN}
+    gitlab.version_below_15_5 = True
+
+    token_self = await gl.get("/gitlab/api/v4/personal_access_tokens/self", headers=headers)
+    unauthenticated = await gl.get("/gitlab/api/v4/personal_access_tokens/self")
+    missing_project = await gl.get("/gitlab/api/v4/projects/999999", headers=headers)
+    version = (await gl.get("/gitlab/api/v4/version", headers=headers)).json()
+
+    assert (token_self.status_code, token_self.json()) == (404, {"error": "404 Not Found"})
+    assert unauthenticated.status_code == 404  # the catch-all route does not authenticate
+    assert missing_project.status_code == 404 and "message" in missing_project.json()
+    assert version["version"].startswith("15.4")
+
+
+async def test_gitlab_service_accounts_are_bots_with_personal_tokens(
+    gl: httpx.AsyncClient, gitlab: FakeGitLab
+) -> None:
+    account = gitlab.add_service_account(group="acme")
+    gitlab.add_personal_token("glpat-service", account, ["api", "read_repository", "write_repository"])
+
+    user = (await gl.get("/gitlab/api/v4/user", headers={"PRIVATE-TOKEN": "glpat-service"})).json()
+
+    assert user["bot"] is True
+    assert user["username"].startswith(f"service_account_group_{gitlab.group('acme').id}_")
 
 
 async def test_gitlab_bad_and_expired_tokens_are_401(gl: httpx.AsyncClient, gitlab: FakeGitLab) -> None:

@@ -24,7 +24,10 @@ class GitAccount:
     name: str | None
     avatar_url: str | None
     url: str | None
-    bot: bool = strawberry.field(description="A GitLab group or project token's bot user.")
+    bot: bool = strawberry.field(
+        description="The account is a bot: a GitLab group or project token's bot user, or a GitLab "
+        "service account (whose tokens count as personal tokens)."
+    )
 
 
 @strawberry.type(name="Integration", description="A connected GitHub or GitLab account of the calling user.")

@@ -34,14 +34,13 @@ def missing_scopes(missing: Sequence[str]) -> str:
     )
 
 
-_ROLE_SUBJECTS: Mapping[TokenKind | None, str] = {
+_ROLE_SUBJECTS: Mapping[TokenKind, str] = {
     TokenKind.GITLAB_GROUP: "This group access token",
     TokenKind.GITLAB_PROJECT: "This project access token",
-    None: "This access token",  # a bot whose name does not say what it is bound to
 }
 
 
-def role_too_low(kind: TokenKind | None, actual: str | None) -> str:
+def role_too_low(kind: TokenKind, actual: str | None) -> str:
     subject = _ROLE_SUBJECTS.get(kind, "The GitLab user of this token")
     if actual is None:
         return f"{subject} is not a member of any group or project; it needs Maintainer or higher."

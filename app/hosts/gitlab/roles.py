@@ -29,15 +29,6 @@ class Membership:
     parent_id: str | None = None
 
 
-def kind_from_memberships(memberships: Sequence[Membership]) -> TokenKind:
-    """A bot of unknown naming: one project and no group is a project token, anything else a group token."""
-    groups = [m for m in memberships if m.kind == "group"]
-    projects = [m for m in memberships if m.kind == "project"]
-    if not groups and len(projects) == 1:
-        return TokenKind.GITLAB_PROJECT
-    return TokenKind.GITLAB_GROUP
-
-
 def pick_resource(scope: str, bot_id: str | None, memberships: Sequence[Membership]) -> Membership | None:
     """The group (or project) a group (or project) token is bound to, among ``memberships``."""
     candidates = [m for m in memberships if m.kind == scope]
@@ -52,7 +43,7 @@ def pick_resource(scope: str, bot_id: str | None, memberships: Sequence[Membersh
     return candidates[0] if candidates else None
 
 
-def insufficient_role(kind: TokenKind | None, level: int | None) -> InsufficientRoleError:
+def insufficient_role(kind: TokenKind, level: int | None) -> InsufficientRoleError:
     """The refusal of a token whose user is below Maintainer everywhere (``level``: the highest seen)."""
     actual = role_name(level)
     return InsufficientRoleError(messages.role_too_low(kind, actual), required=REQUIRED_ROLE, actual=actual)

@@ -34,14 +34,15 @@ from app.hosts.gitlab.roles import (
     group_membership,
     highest_level,
     insufficient_role,
-    kind_from_memberships,
     pick_resource,
     project_membership,
 )
 from app.net.client import HostHTTP, json_body
 
 # Group and project access tokens belong to bot users named ``group_{id}_bot_…`` / ``project_{id}_bot_…``
-# (older instances: without the random suffix).
+# (older instances: without the random suffix). Other bots with tokens are service accounts
+# (``service_account_…``, ``service_account_group_{id}_…``, or a name chosen at creation): their
+# tokens are personal access tokens of that bot user.
 _BOT_NAME = re.compile(r"^(?P<kind>group|project)_(?P<id>\d+)_bot")
 
 # A token is printable ASCII without spaces: anything else was copied with surrounding text.
@@ -78,16 +79,13 @@ class TokenCheck:
             require_scopes(info.scopes)
         account = await self._user(scopes_known=info.scopes is not None)
 
-        kind, bot_id = (TokenKind.GITLAB_OAUTH, None) if oauth else kind_from_user(account)
+        token_kind, bot_id = (TokenKind.GITLAB_OAUTH, None) if oauth else kind_from_user(account)
         # The associations endpoint exists from 17.4 and refuses every token that is not a personal
         # access token (GitLab answers 400 "requires token type to be a personal access token"), so
         # OAuth tokens and instances older than 15.5 (no /self either) go straight to the fallback.
         use_associations = not oauth and info.scopes is not None
-        memberships = await self._maintainer_memberships(kind, use_associations=use_associations)
-
-        # A bot whose name does not say what it is bound to: decide from its memberships.
-        token_kind = kind or kind_from_memberships(memberships)
-        resource, manage_url = await self._resource(token_kind, bot_id, memberships)
+        memberships = await self._maintainer_memberships(token_kind, use_associations=use_associations)
+        resource, manage_url = await self._resource(token_kind, bot_id, memberships, bot=account.bot)
         return VerifiedToken(
             token_kind=token_kind,
             account=account,
@@ -120,11 +118,17 @@ class TokenCheck:
         return json_body(response, self._host)
 
     def _expect_gitlab_json(self, response: httpx.Response) -> dict[str, Any]:
-        """The first answer decides whether this is GitLab at all: a JSON object, on 200 or as GitLab's
-        ``{"message": ...}`` 404. An HTML page (sign-in page, proxy error, another product) is not."""
+        """The first answer decides whether this is GitLab at all: a JSON object, on 200 or as one of
+        GitLab's 404s. An HTML page (sign-in page, proxy error, another product) is not.
+
+        GitLab's 404s: ``{"message": "404 ... Not Found"}`` for a missing resource, and
+        ``{"error": "404 Not Found"}`` for a route the instance does not have (``route :any, '*path'``
+        → ``error!('404 Not Found', 404)`` in lib/api/api.rb), e.g. ``/personal_access_tokens/self``
+        on an instance older than 15.5.
+        """
         body = _json_or_none(response)
         status = response.status_code
-        if status == 404 and isinstance(body, dict) and isinstance(body.get("message"), str):
+        if status == 404 and isinstance(body, dict) and _gitlab_404(body):
             return body
         if status == 200 and isinstance(body, dict):
             return body
@@ -198,9 +202,7 @@ class TokenCheck:
 
     # -- role ------------------------------------------------------------------------------------
 
-    async def _maintainer_memberships(
-        self, kind: TokenKind | None, *, use_associations: bool
-    ) -> list[Membership]:
+    async def _maintainer_memberships(self, kind: TokenKind, *, use_associations: bool) -> list[Membership]:
         """Groups and projects where the token's user is Maintainer or higher; raises when there are none."""
         memberships = await self._associations(MAINTAINER) if use_associations else None
         if memberships is not None:
@@ -216,7 +218,7 @@ class TokenCheck:
         # ``simple=true``, do not say which level it is: so first ask only whether any project or group
         # reaches Maintainer (per_page=1, cheap); only when none does, list the projects with their
         # ``permissions`` (project_access / group_access, either null when inherited) to name the role.
-        memberships = await self._legacy_memberships(need_both=kind is None)
+        memberships = await self._legacy_memberships()
         if memberships:
             return memberships
         raise insufficient_role(kind, await self._legacy_highest_level())
@@ -239,14 +241,14 @@ class TokenCheck:
         projects = [project_membership(p) for p in _dicts(body.get("projects"))]
         return groups + projects
 
-    async def _legacy_memberships(self, *, need_both: bool) -> list[Membership]:
+    async def _legacy_memberships(self) -> list[Membership]:
         """Maintainer-or-higher memberships through /projects and /groups (any GitLab version)."""
         projects = await self._get_json(
             f"{self._api}/projects",
             {"membership": "true", "min_access_level": MAINTAINER, "simple": "true", "per_page": 1},
         )
         found = [project_membership(p) for p in _dicts(projects)]
-        if found and not need_both:
+        if found:
             return found
         groups = await self._get_json(f"{self._api}/groups", {"min_access_level": MAINTAINER, "per_page": 1})
         return [group_membership(g, self._web) for g in _dicts(groups)] + found
@@ -269,11 +271,13 @@ class TokenCheck:
     # -- resource (group and project tokens) ------------------------------------------------------
 
     async def _resource(
-        self, kind: TokenKind, bot_id: str | None, memberships: Sequence[Membership]
+        self, kind: TokenKind, bot_id: str | None, memberships: Sequence[Membership], *, bot: bool
     ) -> tuple[TokenResource | None, str | None]:
         """What a group/project token is bound to, and where its settings page is."""
         if kind is TokenKind.GITLAB_PERSONAL:
-            return None, f"{self._web}/-/user_settings/personal_access_tokens"
+            # A service account's tokens are managed by whoever administers the account (its group's
+            # owners or the instance's administrators), not on the signed-in user's own token page.
+            return None, None if bot else f"{self._web}/-/user_settings/personal_access_tokens"
         if kind is TokenKind.GITLAB_OAUTH:
             return None, f"{self._web}/-/user_settings/applications"
         scope = "group" if kind is TokenKind.GITLAB_GROUP else "project"
@@ -333,8 +337,13 @@ def require_scopes(scopes: Sequence[str]) -> None:
         raise MissingPermissionsError(messages.missing_scopes(missing), missing=missing, granted=list(scopes))
 
 
-def kind_from_user(account: GitAccount) -> tuple[TokenKind | None, str | None]:
-    """Token kind and bound group/project id from the user; ``None`` kind for a bot named otherwise."""
+def kind_from_user(account: GitAccount) -> tuple[TokenKind, str | None]:
+    """Token kind and bound group/project id from the user.
+
+    A group or project access token's bot is named after what it is bound to; any other bot is a
+    service account (``"bot": true`` without the ``group_`` / ``project_`` prefix), whose tokens are
+    personal access tokens of that bot, reaching whatever it is a member of.
+    """
     if not account.bot:
         return TokenKind.GITLAB_PERSONAL, None
     match = _BOT_NAME.match(account.login)
@@ -345,7 +354,12 @@ def kind_from_user(account: GitAccount) -> tuple[TokenKind | None, str | None]:
         return TokenKind.GITLAB_GROUP, None
     if account.login.startswith("project_"):
         return TokenKind.GITLAB_PROJECT, None
-    return None, None
+    return TokenKind.GITLAB_PERSONAL, None
+
+
+def _gitlab_404(body: dict[str, Any]) -> bool:
+    """GitLab's JSON 404: ``{"message": ...}`` (a missing resource) or ``{"error": ...}`` (no such route)."""
+    return isinstance(body.get("message"), str) or isinstance(body.get("error"), str)
 
 
 def _parse_expiry(value: Any) -> datetime | None:
