@@ -51,7 +51,7 @@ class Seams:
     ``http``: the client for Git hosts (default: the guarded one, built and closed here).
     ``resolver``: DNS for the SSRF guard. ``retry``: how GETs are retried. ``clock``: the time.
     ``metrics``: the sink (default: a fresh one per app). ``integrations``: builds the integrations
-    repository from the database and the cipher.
+    repository from the database, the cipher and the clock.
     """
 
     http: httpx.AsyncClient | None = None
@@ -59,7 +59,7 @@ class Seams:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     clock: Clock = utc_now
     metrics: Metrics | None = None
-    integrations: Callable[[Database, TokenCipher], IntegrationRepository] = IntegrationRepository
+    integrations: Callable[[Database, TokenCipher, Clock], IntegrationRepository] = IntegrationRepository
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,8 @@ def build_services(
     """Wire the use cases to their collaborators (no I/O)."""
     clock = seams.clock
     metrics = seams.metrics or Metrics()
-    integrations = seams.integrations(database, TokenCipher(settings.encryption_keys))
+    # The clock also says when a login has ended (reconnectBy), as each integration is loaded.
+    integrations = seams.integrations(database, TokenCipher(settings.encryption_keys), clock)
     hosts = HostRegistry(settings, Upstream(http, retry=seams.retry, observer=metrics), guard)
     metrics.allow_hosts([hosts.github.host, hosts.gitlab.host])  # operator-configured
     listings = ListingStore(database)

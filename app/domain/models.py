@@ -125,6 +125,13 @@ class Integration:
     def host(self) -> str:
         return self.endpoint.host
 
+    def login_ended(self, now: datetime) -> bool:
+        """Whether the login can no longer be renewed at ``now``: its refresh token has expired.
+
+        Only a new sign-in helps then; the integration reads as NEEDS_RECONNECT from that moment.
+        """
+        return self.reconnect_by is not None and self.reconnect_by <= now
+
 
 @dataclass(frozen=True)
 class Repository:

@@ -10,20 +10,21 @@ document, and everybody else waits for its result:
 2. Take the lease: ``find_one_and_update`` matching the ``version`` just read and no live lease,
    setting ``refreshLease {holder, expiresAt}``. Exactly one caller wins.
 3. The holder calls the token endpoint once and stores the new pair: ``version`` + 1, lease removed,
-   conditional on still holding it. A refused refresh (``invalid_grant``, ``bad_refresh_token``)
-   keeps the old tokens, releases the lease and is counted; the ``MAX_REFUSALS``-th refusal in a
-   row sets ``NEEDS_RECONNECT`` (``NeedsReconnectError``), the ones before answer
-   ``ProviderUnavailableError``: GitHub has refused refresh tokens that were still good
-   (github community discussion #24745), and one refusal must not cost the user the connection.
-   Any other failure only releases the lease (``ProviderUnavailableError``).
+   conditional on still holding it. A refused refresh (``invalid_grant``, ``bad_refresh_token``) is
+   final: the refresh token is single use, so the host would refuse the same one again. It keeps the
+   old tokens, releases the lease and sets ``NEEDS_RECONNECT`` at once (``NeedsReconnectError``).
+   Any other failure (an outage, a 5xx, the operator's client credentials refused) only releases
+   the lease (``ProviderUnavailableError``): it is not the user's login's fault, and the next
+   request tries again.
 4. The others poll the document with short sleeps until the version moves (they read the new token),
    the status turns ``NEEDS_RECONNECT``, the holder gives up without a new pair (they fail like it
    did instead of spending the host's patience on the same refresh token again), or the lease
    expires because its holder died (one of them takes it over). The wait is bounded by the lease.
 
 A refresh token that has expired (``refresh_token_expires_in``, stored as the integration's
-``reconnectBy``: about six months for a GitHub App login) cannot work: the integration is marked
-``NEEDS_RECONNECT`` at once, without asking the host.
+``reconnectBy``: about six months for a GitHub App login) cannot work. The integration reads as
+``NEEDS_RECONNECT`` from that moment (``IntegrationRepository`` derives it when loading and stores
+it), and no credentials are handed out for it: nothing is asked of the host.
 
 The lease lives longer than the single token request can take (``HTTP_TIMEOUT_SECONDS``), so a
 live holder never loses it to a takeover in practice; ``IntegrationRepository.store_refreshed``
@@ -57,8 +58,6 @@ log = logging.getLogger(__name__)
 REFRESH_MARGIN = timedelta(minutes=1)
 POLL_INTERVAL_SECONDS = 0.05
 MIN_LEASE_SECONDS = 30.0
-# Refusals of the refresh token in a row (no renewal between them) before the login is given up.
-MAX_REFUSALS = 3
 
 
 def refresh_due(credentials: Credentials, now: datetime) -> bool:
@@ -68,11 +67,6 @@ def refresh_due(credentials: Credentials, now: datetime) -> bool:
         and credentials.expires_at is not None
         and credentials.expires_at <= now + REFRESH_MARGIN
     )
-
-
-def refresh_expired(credentials: Credentials, now: datetime) -> bool:
-    """Whether the refresh token has expired (the host said when): only a new login helps."""
-    return credentials.refresh_expires_at is not None and credentials.refresh_expires_at <= now
 
 
 def lease_seconds(http_timeout_seconds: float) -> float:
@@ -105,7 +99,8 @@ class TokenRefresher:
         """The login's credentials, renewed first when the access token is about to expire.
 
         Raises ``NotFoundError`` (gone), ``NeedsReconnectError`` (the host refused the refresh token,
-        now or before) or ``ProviderUnavailableError`` (the host could not renew it right now).
+        now or before, or it has expired) or ``ProviderUnavailableError`` (the host could not renew
+        it right now).
         """
         repository = self._integrations
         holder = uuid.uuid4().hex
@@ -119,17 +114,19 @@ class TokenRefresher:
                 raise NotFoundError()
             current, credentials = view.integration, view.credentials
             now = self._clock()
+            if current.login_ended(now):
+                # Its refresh token has expired (the load marked it NEEDS_RECONNECT): no host can help.
+                if refresh_due(credentials, now):
+                    self._metrics.token_refresh(current.provider.value, "expired")
+                raise NeedsReconnectError(
+                    f"The login of {current.account.login} at {current.host} has expired: connect again."
+                )
             if not refresh_due(credentials, now):
                 if was_due:  # renewed by another request or replica while this one waited
                     self._metrics.token_refresh(current.provider.value, "waited")
                 return credentials
             was_due = True
             if current.status is IntegrationStatus.NEEDS_RECONNECT:
-                raise _needs_reconnect(current)
-            if refresh_expired(credentials, now):
-                await repository.set_status(current.owner, current.id, IntegrationStatus.NEEDS_RECONNECT)
-                self._metrics.token_refresh(current.provider.value, "expired")
-                log.info("oauth: refresh token expired", extra={"integration_id": current.id})
                 raise _needs_reconnect(current)
             live = view.lease_holder is not None and (view.lease_expires_at or now) > now
             if live:
@@ -143,7 +140,7 @@ class TokenRefresher:
             elif await repository.take_refresh_lease(
                 current.id, current.version, holder, now, now + timedelta(seconds=lease)
             ):
-                renewed = await self._refresh_as_holder(current, credentials, holder, view.refusals)
+                renewed = await self._refresh_as_holder(current, credentials, holder)
                 if renewed is not None:
                     return renewed
                 watched = None  # the lease was lost meanwhile: see what its new holder did
@@ -156,7 +153,7 @@ class TokenRefresher:
             # Otherwise another caller won the lease or stored a new pair: look again at once.
 
     async def _refresh_as_holder(
-        self, integration: Integration, credentials: Credentials, holder: str, refusals: int
+        self, integration: Integration, credentials: Credentials, holder: str
     ) -> Credentials | None:
         """Refresh while holding the lease; None when the lease was lost and the caller must look again."""
         repository = self._integrations
@@ -173,20 +170,18 @@ class TokenRefresher:
         try:
             grant = await server.refresh(credentials.refresh_token, redirect_uri=self._redirect_uri)
         except OAuthExchangeError as exc:
+            # A refused refresh token is spent for good (single use): asking again cannot help.
             refused = exc.reason in REFUSED_REFRESH_REASONS
-            given_up = refused and refusals + 1 >= MAX_REFUSALS
             released = await repository.release_refresh_lease(
-                integration.id, holder, self._clock(), refused=refused, needs_reconnect=given_up
+                integration.id, holder, self._clock(), needs_reconnect=refused
             )
             if not released:
                 return None
             self._metrics.token_refresh(provider, "refused" if refused else "failed")
             if refused:
                 log.info(
-                    "oauth: refresh refused",
-                    extra={"integration_id": integration.id, "reason": exc.reason, "refusals": refusals + 1},
+                    "oauth: refresh refused", extra={"integration_id": integration.id, "reason": exc.reason}
                 )
-            if given_up:
                 raise _needs_reconnect(integration) from exc
             raise ProviderUnavailableError(
                 f"{server.name} did not renew the access ({exc.reason}); try again in a moment."

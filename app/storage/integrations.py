@@ -4,13 +4,19 @@ Tokens are stored only as ciphertexts (``secrets.accessToken`` / ``secrets.refre
 the document's ``_id``; the id is chosen before encrypting, so a document is always written whole
 with ciphertexts that decrypt — there is no moment where a token is stored half-done.
 Every read is scoped by ``owner``: another user's integration is indistinguishable from a missing one.
+
+Every integration read here carries the status it has *now*: a login whose refresh token has expired
+(``reconnectBy`` passed) reads as NEEDS_RECONNECT the moment it has, on every replica alike (it follows
+from the stored date and the clock, not from a failed request), and the first read that sees it stores
+it, so that it stays so until the user connects again.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
@@ -33,6 +39,8 @@ from app.storage.integration_documents import as_utc as _as_utc
 from app.storage.integration_documents import to_integration as _to_integration
 from app.storage.mongo import Database, Document, unavailable_on_failure
 
+log = logging.getLogger(__name__)
+
 ACCESS_TOKEN = "accessToken"
 REFRESH_TOKEN = "refreshToken"
 SECRET_FIELDS = (ACCESS_TOKEN, REFRESH_TOKEN)
@@ -52,7 +60,10 @@ class RefreshView:
     credentials: Credentials
     lease_holder: str | None
     lease_expires_at: datetime | None
-    refusals: int = 0  # refreshes the host refused in a row since the last renewal
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _object_id(value: str) -> ObjectId | None:
@@ -63,13 +74,16 @@ def _object_id(value: str) -> ObjectId | None:
 
 
 class IntegrationRepository:
-    def __init__(self, database: Database, cipher: TokenCipher) -> None:
+    def __init__(
+        self, database: Database, cipher: TokenCipher, clock: Callable[[], datetime] = _utc_now
+    ) -> None:
         # Every write here (connect, update, verify, status, refreshed pairs, refresh leases, key
         # rotation) is something a user was told happened, or a token the host has already replaced.
         self._collection: AsyncCollection[Document] = database.collection(
             "integrations", Durability.MUST_SURVIVE
         )
         self._cipher = cipher
+        self._clock = clock  # when a login's end (reconnectBy) is reached
 
     @unavailable_on_failure
     async def save_verified(
@@ -96,13 +110,13 @@ class IntegrationRepository:
                     {
                         "$set": self._verified_fields(endpoint, auth_method, verified, now)
                         | self._secret_fields(str(existing["_id"]), credentials),
-                        "$unset": {"refreshLease": "", "refreshRefusals": ""},
+                        "$unset": {"refreshLease": ""},
                         "$inc": {"version": 1},
                     },
                     return_document=ReturnDocument.AFTER,
                 )
                 if doc is not None:
-                    return SaveResult(_to_integration(doc), created=False)
+                    return SaveResult(await self._loaded_one(doc), created=False)
                 continue
             new_id = ObjectId()
             doc = key | self._verified_fields(endpoint, auth_method, verified, now)
@@ -112,7 +126,7 @@ class IntegrationRepository:
                 await self._collection.insert_one(doc)
             except DuplicateKeyError:
                 continue
-            return SaveResult(_to_integration(doc), created=True)
+            return SaveResult(await self._loaded_one(doc), created=True)
         raise RuntimeError("could not save the integration after repeated concurrent updates")
 
     @unavailable_on_failure
@@ -132,13 +146,13 @@ class IntegrationRepository:
             {
                 "$set": self._verified_fields(integration.endpoint, integration.auth_method, verified, now)
                 | self._secret_fields(integration.id, credentials),
-                "$unset": {"refreshLease": "", "refreshRefusals": ""},
+                "$unset": {"refreshLease": ""},
                 "$inc": {"version": 1},
             },
             projection={"secrets": 0},
             return_document=ReturnDocument.AFTER,
         )
-        return _to_integration(doc) if doc is not None else None
+        return await self._loaded_one(doc) if doc is not None else None
 
     async def _find_owned(
         self, owner: str, integration_id: str, projection: Document | None = None
@@ -152,12 +166,12 @@ class IntegrationRepository:
     @unavailable_on_failure
     async def list_for_owner(self, owner: str) -> list[Integration]:
         cursor = self._collection.find({"owner": owner}, {"secrets": 0}).sort([("createdAt", 1), ("_id", 1)])
-        return [_to_integration(doc) async for doc in cursor]
+        return await self._loaded([doc async for doc in cursor])
 
     @unavailable_on_failure
     async def get(self, owner: str, integration_id: str) -> Integration | None:
         doc = await self._find_owned(owner, integration_id, {"secrets": 0})
-        return _to_integration(doc) if doc is not None else None
+        return await self._loaded_one(doc) if doc is not None else None
 
     @unavailable_on_failure
     async def get_many(self, owner: str, integration_ids: Sequence[str]) -> dict[str, Integration]:
@@ -165,7 +179,8 @@ class IntegrationRepository:
         if not oids:
             return {}
         cursor = self._collection.find({"_id": {"$in": oids}, "owner": owner}, {"secrets": 0})
-        return {str(doc["_id"]): _to_integration(doc) async for doc in cursor}
+        found = await self._loaded([doc async for doc in cursor])
+        return {integration.id: integration for integration in found}
 
     @unavailable_on_failure
     async def get_with_credentials(
@@ -174,7 +189,7 @@ class IntegrationRepository:
         doc = await self._find_owned(owner, integration_id)
         if doc is None:
             return None
-        return _to_integration(doc), self._credentials(doc)
+        return await self._loaded_one(doc), self._credentials(doc)
 
     @unavailable_on_failure
     async def set_status(
@@ -197,7 +212,7 @@ class IntegrationRepository:
             projection={"secrets": 0},
             return_document=ReturnDocument.AFTER,
         )
-        return _to_integration(doc) if doc is not None else None
+        return await self._loaded_one(doc) if doc is not None else None
 
     @unavailable_on_failure
     async def delete(self, owner: str, integration_id: str) -> tuple[Integration, Credentials] | None:
@@ -263,11 +278,10 @@ class IntegrationRepository:
             return None
         lease = doc.get("refreshLease") or {}
         return RefreshView(
-            integration=_to_integration(doc),
+            integration=await self._loaded_one(doc),
             credentials=self._credentials(doc),
             lease_holder=lease.get("holder"),
             lease_expires_at=_as_utc(lease.get("expiresAt")),
-            refusals=int(doc.get("refreshRefusals") or 0),
         )
 
     @unavailable_on_failure
@@ -305,7 +319,7 @@ class IntegrationRepository:
         update = {
             "$set": self._secret_fields(integration_id, credentials)
             | {"expiresAt": credentials.expires_at, "updatedAt": now},
-            "$unset": {"refreshLease": "", "refreshRefusals": ""},
+            "$unset": {"refreshLease": ""},
             "$inc": {"version": 1},
         }
         doc = await self._collection.find_one_and_update(
@@ -319,30 +333,22 @@ class IntegrationRepository:
             )
         if doc is None:
             return None
-        return _to_integration(doc), self._credentials(doc)
+        return await self._loaded_one(doc), self._credentials(doc)
 
     @unavailable_on_failure
     async def release_refresh_lease(
-        self,
-        integration_id: str,
-        holder: str,
-        now: datetime,
-        *,
-        refused: bool = False,
-        needs_reconnect: bool = False,
+        self, integration_id: str, holder: str, now: datetime, *, needs_reconnect: bool = False
     ) -> bool:
         """Give the lease up after a failed refresh; the stored tokens stay as they are.
 
-        ``refused``: the host refused the refresh token (counted in ``refreshRefusals``);
-        ``needs_reconnect``: it is dead for good. False when the lease was no longer ours (another
-        replica took it over, or stored a new pair meanwhile).
+        ``needs_reconnect``: the host refused the refresh token, which is final (it is single use: the
+        same one would be refused again). False when the lease was no longer ours (another replica
+        took it over, or stored a new pair meanwhile).
         """
         oid = _object_id(integration_id)
         if oid is None:
             return False
         update: Document = {"$unset": {"refreshLease": ""}}
-        if refused:
-            update["$inc"] = {"refreshRefusals": 1}
         if needs_reconnect:
             update["$set"] = {"status": IntegrationStatus.NEEDS_RECONNECT.value, "updatedAt": now}
         result = await self._collection.update_one({"_id": oid, "refreshLease.holder": holder}, update)
@@ -368,7 +374,39 @@ class IntegrationRepository:
             projection={"secrets": 0},
             return_document=ReturnDocument.AFTER,
         )
-        return _to_integration(doc) if doc is not None else None
+        return await self._loaded_one(doc) if doc is not None else None
+
+    async def _loaded_one(self, doc: Document) -> Integration:
+        [integration] = await self._loaded([doc])
+        return integration
+
+    async def _loaded(self, docs: Sequence[Document]) -> list[Integration]:
+        """The integrations of ``docs`` with the status they have now.
+
+        A login whose end (``reconnectBy``) has passed is NEEDS_RECONNECT; the first read that sees
+        it stores it (one conditional write, then never again: the stored status matches). A new
+        sign-in stores a later ``reconnectBy``, so the condition keeps a stale read from undoing it.
+        """
+        now = self._clock()
+        found = [_to_integration(doc) for doc in docs]
+        ended = [i for i in found if i.status is IntegrationStatus.ACTIVE and i.login_ended(now)]
+        if not ended:
+            return found
+        result = await self._collection.update_many(
+            {
+                "_id": {"$in": [ObjectId(i.id) for i in ended]},
+                "status": IntegrationStatus.ACTIVE.value,
+                "reconnectBy": {"$lte": now},
+            },
+            {"$set": {"status": IntegrationStatus.NEEDS_RECONNECT.value, "updatedAt": now}},
+        )
+        if result.modified_count:
+            log.info(
+                "oauth: login ended (its refresh token expired); the integration needs reconnecting",
+                extra={"integration_ids": [i.id for i in ended]},
+            )
+        ids = {i.id for i in ended}
+        return [replace(i, status=IntegrationStatus.NEEDS_RECONNECT) if i.id in ids else i for i in found]
 
     def _credentials(self, doc: Document) -> Credentials:
         secrets = doc.get("secrets") or {}

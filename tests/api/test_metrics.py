@@ -406,7 +406,7 @@ async def test_token_refreshes_are_counted_by_outcome(settings: Settings, app_ho
 
         for record in github.refresh_tokens.values():
             record.used = True  # spent elsewhere: GitHub answers bad_refresh_token
-        assert (await service.verify(failing))["__typename"] == "ProviderUnavailableError"
+        assert (await service.verify(failing))["status"] == "NEEDS_RECONNECT"
         after_refusal = await scrape(service.http)
 
     def moved(later: Metrics, earlier: Metrics, outcome: str) -> float:

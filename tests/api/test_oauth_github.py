@@ -14,7 +14,6 @@ import pytest
 
 from app.domain.models import TokenKind
 from app.hosts.oauth import code_challenge
-from app.services.token_refresh import MAX_REFUSALS
 from app.settings import Settings
 from app.storage.oauth_states import state_digest
 from tests.oauth_support import (
@@ -425,14 +424,15 @@ async def test_a_refused_refresh_asks_for_reconnect_and_keeps_the_stored_tokens(
     for record in app_hosts.github.refresh_tokens.values():
         record.used = True  # e.g. spent by a copy of the token elsewhere: GitHub answers bad_refresh_token
     before = await app_service.db["integrations"].find_one({})
+    asked = app_hosts.github.count("POST", "/login/oauth/access_token")
 
-    # GitHub has refused refresh tokens that were still good: the first refusals may pass.
-    for _ in range(MAX_REFUSALS - 1):
-        assert (await app_service.verify(integration_id))["__typename"] == "ProviderUnavailableError"
+    # A refresh token works once: GitHub would refuse the same one again, so the first refusal ends
+    # the login.
     verified = await app_service.verify(integration_id)
 
     assert verified["__typename"] == "Integration"
     assert verified["status"] == "NEEDS_RECONNECT"
+    assert app_hosts.github.count("POST", "/login/oauth/access_token") == asked + 1
     after = await app_service.db["integrations"].find_one({})
     assert after["secrets"] == before["secrets"]
     assert "refreshLease" not in after
@@ -458,6 +458,26 @@ async def test_a_failed_refresh_that_may_pass_keeps_the_integration_and_frees_th
     assert "refreshLease" not in stored
     retried = await app_service.verify(integration_id)
     assert retried["status"] == "ACTIVE"
+    assert app_hosts.github.refresh_count == 1
+
+
+async def test_a_refresh_refused_for_the_services_own_client_keeps_the_login(
+    app_service: Service, app_hosts: FakeHosts
+) -> None:
+    # The operator's client secret is wrong (rotated at GitHub): GitHub answers incorrect_client_credentials
+    # without looking at the refresh token. Not the user's fault: the login must survive it.
+    integration_id = await connect_expiring(app_service, app_hosts.github)
+    configured = app_hosts.github.client_secret
+    app_hosts.github.client_secret = "rotated-at-github"
+
+    failed = [await app_service.verify(integration_id) for _ in range(3)]
+
+    assert all(f["__typename"] == "ProviderUnavailableError" for f in failed), failed
+    stored = await app_service.db["integrations"].find_one({})
+    assert stored["status"] == "ACTIVE"
+    assert "refreshLease" not in stored
+    app_hosts.github.client_secret = configured  # the operator fixed it
+    assert (await app_service.verify(integration_id))["status"] == "ACTIVE"
     assert app_hosts.github.refresh_count == 1
 
 

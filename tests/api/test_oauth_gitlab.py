@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from app.services.token_refresh import MAX_REFUSALS
 from app.settings import Settings
 from tests.fakes._gitlab_models import DEVELOPER
 from tests.oauth_support import (
@@ -137,14 +136,33 @@ async def test_a_refresh_gitlab_refuses_asks_for_reconnect(service: Service, hos
         record.used = True  # GitLab answers invalid_grant
     before = await service.db["integrations"].find_one({})
 
-    for _ in range(MAX_REFUSALS - 1):  # refusals in a row before the login is given up
-        assert (await service.verify(integration_id))["__typename"] == "ProviderUnavailableError"
-    verified = await service.verify(integration_id)
+    verified = await service.verify(integration_id)  # the first refusal: the refresh token is spent
 
     assert verified["status"] == "NEEDS_RECONNECT"
     after = await service.db["integrations"].find_one({})
     assert after["secrets"] == before["secrets"]
     assert "refreshLease" not in after
+
+
+async def test_a_refresh_gitlab_cannot_answer_or_refuses_the_services_client_keeps_the_login(
+    service: Service, hosts: FakeHosts
+) -> None:
+    hosts.gitlab.code_token_lifetime = 30
+    integration_id = integration_id_from(await service.login("GITLAB"))
+    configured = hosts.gitlab.client_secret
+    hosts.gitlab.fail_next(503, path_prefix="/oauth/token")
+
+    down = await service.verify(integration_id)
+    hosts.gitlab.client_secret = "rotated-at-gitlab"  # GitLab answers 401 invalid_client
+    wrong_client = await service.verify(integration_id)
+
+    assert down["__typename"] == wrong_client["__typename"] == "ProviderUnavailableError"
+    stored = await service.db["integrations"].find_one({})
+    assert stored["status"] == "ACTIVE"
+    assert "refreshLease" not in stored
+    hosts.gitlab.client_secret = configured
+    assert (await service.verify(integration_id))["status"] == "ACTIVE"
+    assert hosts.gitlab.refresh_count == 1
 
 
 async def test_disconnecting_a_gitlab_login_revokes_it(service: Service, hosts: FakeHosts) -> None:

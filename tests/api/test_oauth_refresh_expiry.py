@@ -4,8 +4,11 @@ The fake GitHub hands out ``refresh_token_expires_in`` with every GitHub App use
 expired refresh token with ``bad_refresh_token``, as GitHub documents
 (https://docs.github.com/apps/creating-github-apps/authenticating-with-a-github-app/refreshing-user-access-tokens;
 recorded answer: tests/fixtures/github/oauth-access-token.github-app-expiring.codecov-2024.json).
-The service stores the date as ``reconnectBy`` and, once it has passed, marks the integration
-NEEDS_RECONNECT without spending a request on a refresh that cannot work.
+The service stores the date as ``reconnectBy``. From the moment it has passed the integration reads as
+NEEDS_RECONNECT in every answer (``integrations``, ``integration(id)``, ``node``, the fields that need
+its token), whether or not its access had to be renewed, without a request to GitHub: the status
+follows from the stored date and the service's clock (``Seams.clock``, moved here), and the first read
+that sees it stores it, so a replica whose clock is behind answers the same.
 """
 
 from __future__ import annotations
@@ -29,6 +32,12 @@ from tests.oauth_support import (
 )
 
 RECONNECT_BY = "query($id: ID!) { integration(id: $id) { status expiresAt reconnectBy } }"
+STATUS_EVERYWHERE = """query($id: ID!) {
+  integrations { id status }
+  integration(id: $id) { status }
+  node(id: $id) { ... on Integration { status } }
+}"""
+REPOSITORIES = "query($id: ID!) { integration(id: $id) { repositories { totalCount } } }"
 TOKEN_ENDPOINT = "/login/oauth/access_token"
 
 
@@ -113,10 +122,67 @@ async def test_an_expired_refresh_token_asks_for_reconnect_without_asking_github
     assert verified["status"] == "NEEDS_RECONNECT"
     assert app_hosts.github.count("POST", TOKEN_ENDPOINT) == asked  # no refresh that could only fail
     assert app_hosts.github.refresh_count == 0
-    listed = await service.graphql.execute(
-        "query($id: ID!) { integration(id: $id) { repositories { totalCount } } }", {"id": integration_id}
-    )
+    listed = await service.graphql.execute(REPOSITORIES, {"id": integration_id})
     assert listed["errors"][0]["extensions"]["code"] == "NEEDS_RECONNECT"
+
+
+async def statuses(service: Service, integration_id: str) -> list[str]:
+    """The integration's status as ``integrations``, ``integration(id)`` and ``node`` answer it."""
+    data = await service.execute(STATUS_EVERYWHERE, {"id": integration_id})
+    [listed] = [i for i in data["integrations"] if i["id"] == integration_id]
+    return [listed["status"], data["integration"]["status"], data["node"]["status"]]
+
+
+async def test_the_login_reads_as_needs_reconnect_from_the_moment_it_ends_without_asking_github(
+    service: Service, app_hosts: FakeHosts, clock: Clock
+) -> None:
+    integration_id = integration_id_from(await service.login("GITHUB"))
+    reconnect_by = parsed((await read(service, integration_id))["reconnectBy"])
+    asked = app_hosts.github.count()
+    advance(clock, app_hosts, (reconnect_by - clock()).total_seconds() - 60)  # a minute before the end
+
+    before_the_end = await statuses(service, integration_id)
+    advance(clock, app_hosts, 120)  # a minute after: no request, no renewal due, no refusal needed
+    after_the_end = await statuses(service, integration_id)
+    needing_the_token = await service.graphql.execute(REPOSITORIES, {"id": integration_id})
+
+    assert before_the_end == ["ACTIVE"] * 3
+    assert after_the_end == ["NEEDS_RECONNECT"] * 3
+    assert needing_the_token["errors"][0]["extensions"]["code"] == "NEEDS_RECONNECT"
+    assert app_hosts.github.count() == asked  # reading the status never asks GitHub
+    stored = await service.db["integrations"].find_one({})
+    assert stored["status"] == "NEEDS_RECONNECT"  # stored by the first read that saw the end
+    assert stored["secrets"]["refreshToken"] is not None  # the tokens stay as they were
+
+
+async def test_a_replica_whose_clock_is_behind_answers_the_same(
+    settings: Settings, service: Service, app_hosts: FakeHosts, clock: Clock
+) -> None:
+    integration_id = integration_id_from(await service.login("GITHUB"))
+    advance(clock, app_hosts, REFRESH_TOKEN_LIFETIME + 60)
+    assert await statuses(service, integration_id) == ["NEEDS_RECONNECT"] * 3
+    behind = Clock()
+    behind.offset = clock.offset - timedelta(minutes=5)  # its clock still before the end
+
+    async with open_service(login_settings(settings, app_hosts), seams=Seams(clock=behind)) as other:
+        seen_there = await statuses(other, integration_id)
+
+    assert seen_there == ["NEEDS_RECONNECT"] * 3
+
+
+async def test_signing_in_again_after_the_end_makes_it_active_again(
+    service: Service, app_hosts: FakeHosts, clock: Clock
+) -> None:
+    integration_id = integration_id_from(await service.login("GITHUB"))
+    advance(clock, app_hosts, REFRESH_TOKEN_LIFETIME + 60)
+    assert await statuses(service, integration_id) == ["NEEDS_RECONNECT"] * 3
+
+    again = integration_id_from(await service.login("GITHUB"))
+
+    assert again == integration_id
+    assert await statuses(service, integration_id) == ["ACTIVE"] * 3
+    renewed = parsed((await read(service, integration_id))["reconnectBy"])
+    assert abs(renewed - (clock() + timedelta(seconds=REFRESH_TOKEN_LIFETIME))) < timedelta(minutes=1)
 
 
 async def test_logins_whose_host_gives_no_end_date_have_none(service: Service) -> None:

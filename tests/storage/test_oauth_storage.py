@@ -99,7 +99,7 @@ async def test_only_a_digest_of_the_state_is_stored(database: Database) -> None:
 # --- refresh lease --------------------------------------------------------------------------------
 
 
-async def connected(repo: IntegrationRepository) -> str:
+async def connected(repo: IntegrationRepository, credentials: Credentials = OLD) -> str:
     verified = VerifiedToken(
         token_kind=TokenKind.GITLAB_OAUTH,
         account=GitAccount(id="7", login="alice"),
@@ -107,13 +107,28 @@ async def connected(repo: IntegrationRepository) -> str:
         granted_permissions=("api",),
         expires_at=OLD.expires_at,
     )
-    saved = await repo.save_verified("alice", GITLAB, AuthMethod.OAUTH, verified, OLD, NOW)
+    saved = await repo.save_verified("alice", GITLAB, AuthMethod.OAUTH, verified, credentials, NOW)
     return saved.integration.id
 
 
+class MovableClock:
+    """The repository's clock: says when a login's end (reconnectBy) has been reached."""
+
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 @pytest.fixture
-def repo(database: Database) -> IntegrationRepository:
-    return IntegrationRepository(database, TokenCipher([KEY]))
+def clock() -> MovableClock:
+    return MovableClock()
+
+
+@pytest.fixture
+def repo(database: Database, clock: MovableClock) -> IntegrationRepository:
+    return IntegrationRepository(database, TokenCipher([KEY]), clock)
 
 
 async def test_one_of_many_concurrent_takers_gets_the_lease(repo: IntegrationRepository) -> None:
@@ -184,22 +199,72 @@ async def test_a_refused_refresh_asks_for_reconnect_and_keeps_the_tokens(repo: I
     assert not await repo.release_refresh_lease(integration_id, "h", NOW)  # no longer held
 
 
-async def test_refusals_are_counted_until_a_renewal_and_the_login_end_is_kept_with_the_pair(
-    repo: IntegrationRepository,
-) -> None:
+async def test_the_login_end_is_kept_with_the_pair(repo: IntegrationRepository) -> None:
     integration_id = await connected(repo)
-    for version in (0, 0):
-        await repo.take_refresh_lease(integration_id, version, "h", NOW, NOW + timedelta(seconds=30))
-        assert await repo.release_refresh_lease(integration_id, "h", NOW, refused=True)
-    counted = await repo.get_for_refresh("alice", integration_id)
     renewed = replace(NEW, refresh_expires_at=NOW + timedelta(days=180))
     await repo.take_refresh_lease(integration_id, 0, "h", NOW, NOW + timedelta(seconds=30))
 
     await repo.store_refreshed(integration_id, "h", 0, renewed, NOW)
 
     view = await repo.get_for_refresh("alice", integration_id)
-    assert counted is not None and counted.refusals == 2
-    assert counted.integration.status is IntegrationStatus.ACTIVE  # counted, not given up
-    assert view is not None and view.refusals == 0
-    assert view.credentials == renewed
+    assert view is not None and view.credentials == renewed
     assert view.integration.reconnect_by == NOW + timedelta(days=180)
+    assert view.integration.status is IntegrationStatus.ACTIVE
+
+
+async def test_a_login_past_its_end_reads_as_needs_reconnect_everywhere_and_it_is_stored_once(
+    repo: IntegrationRepository, clock: MovableClock, database: Database
+) -> None:
+    ends = NOW + timedelta(days=1)
+    integration_id = await connected(repo, replace(OLD, refresh_expires_at=ends))
+    collection = database.db["integrations"]
+    before = await repo.get("alice", integration_id)
+    clock.now = ends + timedelta(seconds=1)
+
+    read = await repo.get("alice", integration_id)
+    listed = await repo.list_for_owner("alice")
+    many = await repo.get_many("alice", [integration_id])
+    with_credentials = await repo.get_with_credentials("alice", integration_id)
+    view = await repo.get_for_refresh("alice", integration_id)
+
+    assert before is not None and before.status is IntegrationStatus.ACTIVE
+    assert read is not None and with_credentials is not None and view is not None
+    seen = [read, *listed, many[integration_id], with_credentials[0], view.integration]
+    assert [i.status for i in seen] == [IntegrationStatus.NEEDS_RECONNECT] * 5
+    stored = await collection.find_one({})
+    assert stored["status"] == "NEEDS_RECONNECT"
+    assert stored["updatedAt"].replace(tzinfo=UTC) == ends + timedelta(seconds=1)  # the first read wrote
+    assert view.credentials == replace(OLD, refresh_expires_at=ends)  # the tokens stay as they were
+    clock.now += timedelta(days=1)
+    await repo.list_for_owner("alice")
+    stored_later = await collection.find_one({})
+    assert stored_later["updatedAt"] == stored["updatedAt"]  # ... and no later read writes again
+
+
+async def test_a_new_sign_in_after_the_end_is_active_again(
+    repo: IntegrationRepository, clock: MovableClock
+) -> None:
+    ends = NOW + timedelta(days=1)
+    integration_id = await connected(repo, replace(OLD, refresh_expires_at=ends))
+    clock.now = ends + timedelta(hours=1)
+    ended = await repo.get("alice", integration_id)
+    again = replace(NEW, refresh_expires_at=clock.now + timedelta(days=180))
+
+    assert await connected(repo, again) == integration_id
+
+    found = await repo.get("alice", integration_id)
+    assert ended is not None and ended.status is IntegrationStatus.NEEDS_RECONNECT
+    assert found is not None and found.status is IntegrationStatus.ACTIVE
+    assert found.reconnect_by == clock.now + timedelta(days=180)
+
+
+async def test_an_integration_without_an_end_stays_active(
+    repo: IntegrationRepository, clock: MovableClock
+) -> None:
+    integration_id = await connected(repo)  # GitLab: its token answers name no refresh token expiry
+    clock.now = NOW + timedelta(days=3650)
+
+    found = await repo.get("alice", integration_id)
+
+    assert found is not None and found.reconnect_by is None
+    assert found.status is IntegrationStatus.ACTIVE

@@ -51,11 +51,11 @@ class IntegrationType(Node):
     last_verified_at: datetime | None
     manage_access_url: str | None = strawberry.field(description="Where the user widens the access.")
     reconnect_by: datetime | None = strawberry.field(
-        description="When the login must be renewed (its refresh token expires): after this time the "
-        "host no longer renews the access, so the integration turns NEEDS_RECONNECT once the current "
-        "access (expiresAt) runs out. For a GitHub App login about six months after the last sign-in "
-        "or renewal. Remind the user to connect again before then. Null when the host gives the login "
-        "no end date (GitLab, GitHub OAuth Apps) and for access tokens, whose end is expiresAt."
+        description="When the login ends (its refresh token expires): from this time on the host no "
+        "longer renews the access and the integration's status is NEEDS_RECONNECT. For a GitHub App "
+        "login about six months after the last sign-in or renewal (each renewal moves it on). Remind "
+        "the user to connect again before then. Null when the host gives the login no end date "
+        "(GitLab, GitHub OAuth Apps) and for access tokens, whose end is expiresAt."
     )
     domain: strawberry.Private[models.Integration]
 
