@@ -24,7 +24,6 @@ from starlette.staticfiles import StaticFiles
 
 from app.composition import Seams, Services, open_services
 from app.graphql.asgi import GraphQLApp
-from app.limits import BodySizeLimitMiddleware
 from app.oauth_callback import oauth_callback
 from app.observability import RequestLogMiddleware
 from app.settings import Settings
@@ -32,6 +31,12 @@ from app.settings import Settings
 log = logging.getLogger(__name__)
 # GraphiQL's page and assets, served by the service itself (no CDN): app/static/graphiql/README.md.
 GRAPHIQL_DIR = Path(__file__).parent / "static" / "graphiql"
+# Request bodies: far above any real GraphQL document of this API. Starlette's own limit (since 1.6),
+# outside every middleware: a declared Content-Length over it is refused before the body is read, a
+# streamed body as soon as it passes it, both with a plain-text "413 Content Too Large" (Starlette
+# replaces whatever the app would answer). A route that takes larger bodies (webhook deliveries:
+# 25 MiB) says so with Route(..., max_body_size=...), which overrides this one.
+MAX_BODY_BYTES = 256 * 1024
 
 
 class State(TypedDict):
@@ -77,7 +82,6 @@ def create_app(settings: Settings, seams: Seams | None = None) -> Starlette:
     graphql_app = GraphQLApp(GRAPHIQL_DIR if settings.graphiql else None)
     middleware = [
         Middleware(RequestLogMiddleware),
-        Middleware(BodySizeLimitMiddleware),
     ]
     if settings.frontend_origins:
         middleware.append(
@@ -100,6 +104,7 @@ def create_app(settings: Settings, seams: Seams | None = None) -> Starlette:
         ],
         middleware=middleware,
         lifespan=lifespan,
+        max_body_size=MAX_BODY_BYTES,
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.limits import MAX_BODY_BYTES
+from app.main import MAX_BODY_BYTES
 from app.settings import Secret, Settings
 from tests.conftest import JWT_SECRET, KEY_A, GraphQLTestClient, token_for
 from tests.harness import free_port, serve, service_environment
@@ -105,13 +105,13 @@ HOSTILE: list[tuple[str, dict[str, Any], int, str]] = [
             "chunked": True,
         },
         413,
-        "Request body too large",
+        "Content Too Large",
     ),
     (
         "a 10 MB batch",
         {"content": b"[" + b'{"query": "{ integrations { id } }"},' * (10 * MB // 38) + b"{}]"},
         413,
-        "Request body too large",
+        "Content Too Large",
     ),
 ]
 
