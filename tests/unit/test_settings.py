@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from app.domain.errors import ConfigurationError
-from app.settings import Secret, Settings, load_settings
+from app.settings import SECRET_VARIABLES, Secret, Settings, load_settings
 
 KEY = "a:" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="  # 32 bytes of "A"
 
@@ -130,3 +130,98 @@ def test_the_metrics_directory_may_be_missing_but_not_a_file(tmp_path: Path) -> 
     a_file.write_text("")
     with pytest.raises(ConfigurationError, match=r"^PROMETHEUS_MULTIPROC_DIR: "):
         Settings.from_env({"PROMETHEUS_MULTIPROC_DIR": str(a_file)})
+
+
+# --- secrets from files (X_FILE) ------------------------------------------------------------------
+
+SECRETS = {
+    "MONGODB_URI": "mongodb://user:hunter2@db:27017/?replicaSet=rs0",
+    "ENCRYPTION_KEYS": KEY,
+    "AUTH_JWT_SECRET": "jwt-secret-" * 4,
+    "GITHUB_CLIENT_SECRET": "github-client-secret",
+    "GITLAB_CLIENT_SECRET": "gitlab-client-secret",
+}
+CLIENT_IDS = {"GITHUB_CLIENT_ID": "github-id", "GITLAB_CLIENT_ID": "gitlab-id"}
+
+
+def test_every_secret_variable_has_an_example_here() -> None:
+    assert set(SECRETS) == set(SECRET_VARIABLES)
+
+
+@pytest.mark.parametrize("variable", SECRET_VARIABLES)
+def test_each_secret_may_come_from_a_file_with_its_trailing_newline_dropped(
+    tmp_path: Path, variable: str
+) -> None:
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(SECRETS[variable] + "\n")  # as `echo value > file` or a Kubernetes Secret writes it
+    from_file = {**CLIENT_IDS, **SECRETS, f"{variable}_FILE": str(secret_file)}
+    del from_file[variable]
+
+    assert Settings.from_env(from_file) == Settings.from_env({**CLIENT_IDS, **SECRETS})
+
+
+def test_only_one_trailing_newline_is_dropped(tmp_path: Path) -> None:
+    secret_file = tmp_path / "jwt"
+    secret_file.write_text("x" * 32 + "\n\n")
+    settings = Settings.from_env({"AUTH_JWT_SECRET_FILE": str(secret_file)})
+    assert settings.auth_jwt_secret == Secret("x" * 32 + "\n")
+
+
+def test_setting_a_secret_and_its_file_is_a_one_line_error(tmp_path: Path) -> None:
+    secret_file = tmp_path / "jwt"
+    secret_file.write_text("x" * 40)
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({"AUTH_JWT_SECRET": "y" * 40, "AUTH_JWT_SECRET_FILE": str(secret_file)})
+    assert str(caught.value) == "AUTH_JWT_SECRET and AUTH_JWT_SECRET_FILE: set one of them, not both"
+
+
+def unreadable(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """Files ENCRYPTION_KEYS_FILE cannot be read from, and what the error says about each."""
+    missing = tmp_path / "missing"
+    directory = tmp_path / "a-directory"
+    directory.mkdir()
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"k1:\xff\xfe" + KEY.encode())
+    huge = tmp_path / "huge"
+    huge.write_bytes(KEY.encode() * 3000)
+    empty = tmp_path / "empty"
+    empty.write_text("\n")
+    return {
+        "missing": (missing, "cannot be read (No such file or directory)"),
+        "directory": (directory, "cannot be read (Is a directory)"),
+        "binary": (binary, "is not UTF-8 text"),
+        "huge": (huge, "is larger than"),
+        "empty": (empty, "is empty"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing", "directory", "binary", "huge", "empty"])
+def test_an_unusable_secret_file_is_a_one_line_error_naming_the_variable_not_the_content(
+    tmp_path: Path, case: str
+) -> None:
+    path, words = unreadable(tmp_path)[case]
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({"ENCRYPTION_KEYS_FILE": str(path)})
+    message = str(caught.value)
+    assert message.startswith(f"ENCRYPTION_KEYS_FILE: {str(path)!r} ")
+    assert words in message
+    assert "\n" not in message
+    assert "QUFB" not in message and "xff" not in message
+
+
+def test_a_bad_secret_read_from_a_file_is_reported_like_one_from_the_environment(tmp_path: Path) -> None:
+    secret_file = tmp_path / "uri"
+    secret_file.write_text("postgres://user:hunter2@db\n")
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({"MONGODB_URI_FILE": str(secret_file)})
+    assert str(caught.value) == "MONGODB_URI: must start with mongodb:// or mongodb+srv://"
+
+
+def test_secrets_read_from_files_are_hidden_from_repr(tmp_path: Path) -> None:
+    environ: dict[str, str] = dict(CLIENT_IDS)
+    for variable, value in SECRETS.items():
+        (tmp_path / variable).write_text(value)
+        environ[f"{variable}_FILE"] = str(tmp_path / variable)
+    shown = repr(Settings.from_env(environ))
+    for value in ("hunter2", "QUFBQUFB", "jwt-secret-", "github-client-secret", "gitlab-client-secret"):
+        assert value not in shown
