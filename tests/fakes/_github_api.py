@@ -67,6 +67,8 @@ class GitHubAPI:
             else:
                 token = fake.valid_token(raw)
                 response = bad_credentials() if token is None else handler(call, token)
+            # A 304 keeps Link; whether it repeats X-GitHub-SSO is not documented: the fake leaves it
+            # out, the less convenient answer (a client must remember what the 200 said).
             response = conditional(call, response, weak=False, keep_headers=("Link",))
             if counts and fake.rate_limit_enabled and response.status_code != 304:
                 fake.rate_limit_remaining = max(0, fake.rate_limit_remaining - 1)
@@ -200,6 +202,13 @@ class GitHubAPI:
         repos = [
             r for r in self.fake.repositories.values() if self._listed(r, token, affiliations, visibility)
         ]
+        # SAML SSO: a list that could hold an SSO organisation's repositories answers 200 without them
+        # and names the organisations' ids in X-GitHub-SSO (GitHub docs, "Authenticating to the REST
+        # API", "Personal access tokens and SAML SSO": "the API will not return results from the
+        # organizations that require SAML SSO. The X-GitHub-SSO header will indicate the ID of the
+        # organizations"; the format is provider-facts': "partial-results; organizations=ID1,ID2").
+        hidden = sorted({r.owner.id for r in repos if token.blocked_by_sso(r.owner)})
+        repos = [r for r in repos if not token.blocked_by_sso(r.owner)]
         sort = query.get("sort", "full_name")
         keys: dict[str, Callable[[GitHubRepository], Any]] = {
             "full_name": lambda r: r.full_name.lower(),
@@ -207,9 +216,16 @@ class GitHubAPI:
             "updated": lambda r: (r.pushed_at, r.id),
             "pushed": lambda r: (r.pushed_at, r.id),
         }
+        # sort=pushed lists the most recently pushed first (provider-facts: "created | updated | pushed
+        # | full_name (default full_name, ascending; the others default to descending)"). GitHub does
+        # not document how it orders equal push times: the fake breaks ties by id, descending with
+        # the times, the opposite of the service's own order (ties by name), so that code trusting
+        # the host's tie order shows in tests.
         direction = query.get("direction", "asc" if sort == "full_name" else "desc")
         repos.sort(key=keys.get(sort, keys["full_name"]), reverse=direction == "desc")
         page, headers = paginate(call, repos)
+        if hidden:
+            headers["X-GitHub-SSO"] = f"partial-results; organizations={','.join(map(str, hidden))}"
         html, api = self.bases(call)
         return json_response([r.render(html, api, token.user) for r in page], headers=headers)
 

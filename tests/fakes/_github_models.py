@@ -63,6 +63,9 @@ class GitHubAccount:
     members: dict[str, str] = field(default_factory=dict)  # organisations only: login -> "admin" | "member"
     member_role: Role = "write"  # what an organisation member may do in its repositories
     plan: Plan = "free"  # GitHub's default for a new account or organisation
+    # Organisations only: SAML single sign-on enforced, so classic and OAuth App tokens see its
+    # resources only once authorized for it (GitHubToken.sso_authorized).
+    sso_enforced: bool = False
 
     @property
     def avatar_url(self) -> str:
@@ -206,6 +209,22 @@ class GitHubToken:
     revoked: bool = False
     client_id: str | None = None  # tokens issued through OAuth
     refresh_token: str | None = None
+    sso_authorized: set[str] = field(default_factory=set)  # lower-case logins of SSO organisations
+
+    def blocked_by_sso(self, owner: GitHubAccount) -> bool:
+        """A classic or OAuth App token not authorized for the SAML SSO of ``owner``.
+
+        Source: GitHub docs, "Authenticating to the REST API", section "Personal access tokens and
+        SAML SSO": classic tokens must be authorized for such an organisation after creation;
+        fine-grained tokens are authorized when they are created. OAuth App tokens behave like
+        classic ones (provider-facts, "Learned since"; the fake leans that way for GitHub App user
+        tokens too and does not block them).
+        """
+        return (
+            owner.sso_enforced
+            and self.kind in ("classic", "oauth_app")
+            and owner.login.lower() not in self.sso_authorized
+        )
 
     def has_scope_header(self) -> bool:
         return self.kind in ("classic", "oauth_app", "app_user")

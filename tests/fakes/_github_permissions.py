@@ -137,6 +137,19 @@ def authorize(fake: FakeGitHub, call: Call, token: GitHubToken, need: Need) -> G
     not_found = github_error(404, "Not Found", need.docs)
     if repo is None or repo.role_of(token.user) is None:
         return not_found
+    if token.blocked_by_sso(repo.owner):
+        # One resource of an SSO organisation: 403 and where to authorize (GitHub docs,
+        # "Authenticating to the REST API": "If you receive a 403 Forbidden error, you can follow the
+        # URL in the X-GitHub-SSO header to authorize your token. The URL expires after one hour.").
+        html = (fake.html_url or call.root_url()).rstrip("/")
+        url = f"{html}/orgs/{repo.owner.login}/sso?authorization_request=fake{token.created_at:.0f}"
+        return github_error(
+            403,
+            "Resource protected by organization SAML enforcement. You must grant your Personal Access "
+            "token access to this organization.",
+            need.docs,
+            {"X-GitHub-SSO": f"required; url={url}"},
+        )
     public_read = need.public_read and not repo.private
     if token.kind in ("classic", "oauth_app"):
         scopes = set(token.scopes)

@@ -59,6 +59,7 @@ class RepositoryEndpoints:
         add("GET", repo, self.get_repo, "repo", READ_REPO)
         add("PATCH", repo, self.update_repo, "repo", ADMIN_WRITE)
         add("GET", f"{repo}/branches", self.list_branches, "repo", CONTENTS_READ)
+        add("GET", f"{repo}/git/matching-refs/{{ref+}}", self.matching_refs, "repo", CONTENTS_READ)
         add("GET", f"{repo}/branches/{{branch+}}/protection", self.branch_protection, "repo", ADMIN_READ)
         add("GET", f"{repo}/branches/{{branch+}}", self.get_branch, "repo", CONTENTS_READ)
         add(
@@ -118,6 +119,37 @@ class RepositoryEndpoints:
             for b in page
         ]
         return json_response(body, headers=headers)
+
+    def matching_refs(self, call: Call, token: GitHubToken) -> Response:
+        """``GET /repos/{o}/{r}/git/matching-refs/{ref}`` (GitHub docs, "REST API endpoints for Git
+        references", "List matching references"): every ref starting with ``refs/{ref}`` — "If the :ref
+        doesn't exist in the repository, but existing refs start with :ref, they will be returned as an
+        array" — in one answer: the docs name no pagination parameter (provider-facts: "no
+        pagination"), so the fake ignores page/per_page and sends no Link. Entries carry ``ref``,
+        ``node_id``, ``url`` and ``object {sha, type, url}``, no protection flag. An empty repository
+        answers 409 "Git Repository is empty." (the endpoint's documented 409 Conflict)."""
+        repo = self.authorize(call, token, CONTENTS_READ)
+        if isinstance(repo, Response):
+            return repo
+        if not repo.branches:
+            return error(409, "Git Repository is empty.", CONTENTS_READ.docs)
+        wanted = f"refs/{call.params['ref']}"
+        _, api = self.bases(call)
+        body = [
+            {
+                "ref": f"refs/heads/{b.name}",
+                "node_id": base64.b64encode(f"Ref:{repo.id}:{b.name}".encode()).decode(),
+                "url": f"{api}/repos/{repo.full_name}/git/refs/heads/{b.name}",
+                "object": {
+                    "sha": b.sha,
+                    "type": "commit",
+                    "url": f"{api}/repos/{repo.full_name}/git/commits/{b.sha}",
+                },
+            }
+            for b in sorted(repo.branches.values(), key=lambda b: b.name)
+            if f"refs/heads/{b.name}".startswith(wanted)
+        ]
+        return json_response(body)
 
     def get_branch(self, call: Call, token: GitHubToken) -> Response:
         repo = self.authorize(call, token, CONTENTS_READ)

@@ -303,6 +303,19 @@ class GitLabAPI:
                 return gitlab_error(405, "405 Method Not Allowed")
             page_items, headers = self._keyset(call, candidates, descending)
         else:
+            requested = page_params(call, len(candidates), default_per_page=20)
+            if requested.number * requested.per_page > fake.max_offset:
+                # gitlab.com refuses offset pages of projects past 50,000 records (docs.gitlab.com,
+                # administration/instance_limits, "Max offset allowed by the REST API for offset-based
+                # pagination"); the answer, quoted from gitlab-org/gitlab!214356 (page 2501 x 20):
+                return json_response(
+                    {
+                        "error": f"Offset pagination has a maximum allowed offset of {fake.max_offset} for "
+                        "requests that return objects of type Project. Remaining records can be retrieved "
+                        "using keyset pagination."
+                    },
+                    400,
+                )
             page_items, headers = paginate(call, candidates)
         web, api = self.bases(call)
         if flag(call, "simple"):
@@ -321,7 +334,11 @@ class GitLabAPI:
             items = [p for p in items if p.id < before]
         per_page = page_params(call, len(items), default_per_page=20).per_page
         page = items[:per_page]
-        headers = {"x-per-page": str(per_page)}
+        # Keyset answers carry no x-total / x-per-page (gitlab-org/gitlab#220903), only Link next,
+        # which names the next page by ``id_after`` (``id_before`` when descending), as in GitLab's
+        # REST docs, "Keyset-based pagination": <…/projects?pagination=keyset&per_page=50&order_by=id
+        # &sort=asc&id_after=42>; rel="next".
+        headers: dict[str, str] = {}
         if len(items) > per_page:
             cursor = {"id_before": page[-1].id} if descending else {"id_after": page[-1].id}
             headers["Link"] = f'<{call.url_with(**cursor)}>; rel="next"'
@@ -352,9 +369,19 @@ class GitLabAPI:
         if project is None:
             return gitlab_error(404, "404 Project Not Found")
         branches = sorted(project.branches.values(), key=lambda b: b.name)
-        search = call.query.get("search", "").lower()
-        if search:
-            branches = [b for b in branches if search in b.name.lower()]
+        search = call.query.get("search", "")
+        # GitLab's BranchesFinder (app/finders/branches_finder.rb, by_search): "^term" keeps names
+        # starting with term, "term$" names ending with it, anything else names containing it; all
+        # compared upper-cased, i.e. case-insensitively. The API docs: "Use ^term to find branches
+        # that begin with term, and term$ to find branches that end with term."
+        if search.startswith("^"):
+            wanted = search[1:].upper()
+            branches = [b for b in branches if b.name.upper().startswith(wanted)]
+        elif search.endswith("$"):
+            wanted = search[:-1].upper()
+            branches = [b for b in branches if b.name.upper().endswith(wanted)]
+        elif search:
+            branches = [b for b in branches if search.upper() in b.name.upper()]
         page, headers = paginate(call, branches)
         level = self.fake.project_levels(token.user_id, project)[2] or 0
         web, _ = self.bases(call)

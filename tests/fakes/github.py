@@ -175,6 +175,16 @@ class FakeGitHub(FakeHost):
             self.accounts[login.lower()] = account
             return account
 
+    def enforce_sso(self, org: str) -> None:
+        """The organisation enforces SAML SSO: unauthorized classic / OAuth App tokens lose sight of it."""
+        with self.lock:
+            self.account(org).sso_enforced = True
+
+    def authorize_sso(self, token: str, org: str) -> None:
+        """What "Configure SSO" → "Authorize" does for ``token`` and ``org`` on github.com."""
+        with self.lock:
+            self.tokens[token].sso_authorized.add(org.lower())
+
     def account(self, login: str) -> GitHubAccount:
         try:
             return self.accounts[login.lower()]
@@ -260,6 +270,16 @@ class FakeGitHub(FakeHost):
             repo.branches[name] = branch
             repo.commits.add(branch.sha)
             return branch
+
+    def add_branches(self, full_name: str, names: list[str], *, protected: list[str] | None = None) -> None:
+        """Many branches at once (a repository with thousands of them)."""
+        with self.lock:
+            repo = self.repository(full_name)
+            shielded = set(protected or [])
+            for name in names:
+                branch = GitHubBranch(name, fake_sha(full_name, name), name in shielded)
+                repo.branches[name] = branch
+                repo.commits.add(branch.sha)
 
     def add_collaborator(self, full_name: str, login: str, role: Role = "write") -> None:
         with self.lock:

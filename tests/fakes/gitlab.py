@@ -64,6 +64,7 @@ class FakeGitLab(FakeHost):
         "deny_authorization",
         "redirect_uris",
         "confidential",
+        "max_offset",
     }
 
     def __init__(
@@ -97,6 +98,8 @@ class FakeGitLab(FakeHost):
         self.rate_limit_remaining: int | None = None
         self.rate_limit_limit = 2000
         self.retry_after = 60
+        # Offset pages of projects past this many records answer 400 (gitlab.com: 50,000).
+        self.max_offset = 50_000
         # State.
         self.users: dict[int, GitLabUser] = {}
         self.groups: dict[int, GitLabGroup] = {}
@@ -267,6 +270,18 @@ class FakeGitLab(FakeHost):
             branch = GitLabBranch(name, commit_sha(target.path_with_namespace, name), protected)
             target.branches[name] = branch
             return branch
+
+    def add_branches(
+        self, project: str | int | GitLabProject, names: list[str], *, protected: list[str] | None = None
+    ) -> None:
+        """Many branches at once (a project with thousands of them)."""
+        with self.lock:
+            target = self.project(project)
+            shielded = set(protected or [])
+            for name in names:
+                target.branches[name] = GitLabBranch(
+                    name, commit_sha(target.path_with_namespace, name), name in shielded
+                )
 
     def _namespace(self, ref: str | GitLabGroup | GitLabUser) -> GitLabGroup | GitLabUser:
         if isinstance(ref, GitLabGroup | GitLabUser):

@@ -10,6 +10,7 @@ GitHub seed document (every key optional)::
      "orgs": [{"login": "acme", "members": {"octocat": "admin"}}],
      "repositories": [{"owner": "octocat", "count": 50, "private_ratio": 0.5, "archived_every": 10},
                       {"owner": "acme", "name": "api", "private": true}],
+     "branches": [{"repository": "acme/api", "names": ["release/1.0"], "protected": ["release/1.0"]}],
      "classic_tokens": [{"token": "ghp_...", "user": "octocat", "scopes": ["repo"], "expires": "2030-01-01T00:00:00Z"}],
      "fine_grained_tokens": [{"token": "github_pat_...", "user": "octocat", "permissions": {"contents": "write"},
                               "repositories": "all"}],
@@ -21,6 +22,7 @@ GitLab seed document::
      "users": ["alice"],
      "groups": [{"path": "acme"}, {"path": "platform", "parent": "acme"}],
      "projects": [{"namespace": "acme", "count": 30}, {"namespace": "alice", "name": "dotfiles"}],
+     "branches": [{"project": "acme/project-0001", "names": ["release/1.0"], "protected": []}],
      "members": [{"user": "alice", "target": "acme", "access_level": 50}],
      "personal_tokens": [{"token": "glpat-...", "user": "alice", "scopes": ["api"]}],
      "group_tokens": [{"token": "glpat-...", "group": "acme", "scopes": ["api"], "access_level": 40}],
@@ -106,6 +108,8 @@ def seed_github(fake: FakeGitHub, data: dict[str, Any]) -> None:
                 fake.add_repositories(owner, spec.pop("count"), **spec)
             else:
                 fake.add_repository(owner, spec.pop("name"), **spec)
+        for spec in data.get("branches", []):
+            fake.add_branches(spec["repository"], spec["names"], protected=spec.get("protected"))
         for spec in data.get("classic_tokens", []):
             fake.add_classic_token(spec["token"], spec["user"], spec.get("scopes", []), spec.get("expires"))
         for spec in data.get("fine_grained_tokens", []):
@@ -150,6 +154,8 @@ def seed_gitlab(fake: FakeGitLab, data: dict[str, Any]) -> None:
                 fake.add_projects(namespace, spec.pop("count"), **spec)
             else:
                 fake.add_project(namespace, spec.pop("name"), **spec)
+        for spec in data.get("branches", []):
+            fake.add_branches(spec["project"], spec["names"], protected=spec.get("protected"))
         for spec in data.get("members", []):
             fake.add_member(spec["user"], spec["target"], spec["access_level"])
         for spec in data.get("personal_tokens", []):
