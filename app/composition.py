@@ -21,7 +21,7 @@ import httpx
 
 from app.hosts.registry import HostRegistry, trusted_hostnames
 from app.metrics import Metrics
-from app.net.client import RetryPolicy, Upstream
+from app.net.client import PagePolicy, RetryPolicy, Upstream
 from app.net.guard import HostGuard, Resolver
 from app.net.transport import guarded_client
 from app.security.auth import Authenticator
@@ -36,6 +36,7 @@ from app.services.oauth_connect import CALLBACK_PATH, ConnectByLogin
 from app.services.token_refresh import TokenRefresher
 from app.services.verify_integration import VerifyIntegration
 from app.settings import Settings
+from app.storage.branch_lists import BranchListStore
 from app.storage.integrations import IntegrationRepository
 from app.storage.listings import ListingStore
 from app.storage.mongo import Database, EmbeddedMongo, embedded_storage_path
@@ -49,7 +50,8 @@ class Seams:
     """What may be replaced from outside; production uses every default.
 
     ``http``: the client for Git hosts (default: the guarded one, built and closed here).
-    ``resolver``: DNS for the SSRF guard. ``retry``: how GETs are retried. ``clock``: the time.
+    ``resolver``: DNS for the SSRF guard. ``retry``: how GETs are retried. ``pages``: how listings
+    walk pages (how many at once, how many at most). ``clock``: the time.
     ``metrics``: the sink (default: a fresh one per app). ``integrations``: builds the integrations
     repository from the database, the cipher and the clock.
     """
@@ -57,6 +59,7 @@ class Seams:
     http: httpx.AsyncClient | None = None
     resolver: Resolver | None = None
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    pages: PagePolicy = field(default_factory=PagePolicy)
     clock: Clock = utc_now
     metrics: Metrics | None = None
     integrations: Callable[[Database, TokenCipher, Clock], IntegrationRepository] = IntegrationRepository
@@ -90,7 +93,8 @@ def build_services(
     metrics = seams.metrics or Metrics()
     # The clock also says when a login has ended (reconnectBy), as each integration is loaded.
     integrations = seams.integrations(database, TokenCipher(settings.encryption_keys), clock)
-    hosts = HostRegistry(settings, Upstream(http, retry=seams.retry, observer=metrics), guard)
+    upstream = Upstream(http, retry=seams.retry, observer=metrics, pages=seams.pages)
+    hosts = HostRegistry(settings, upstream, guard)
     metrics.allow_hosts([hosts.github.host, hosts.gitlab.host])  # operator-configured
     listings = ListingStore(database)
     refresher = TokenRefresher(
@@ -132,7 +136,13 @@ def build_services(
             metrics,
             fresh_for=timedelta(seconds=settings.repository_cache_seconds),
         ),
-        branches=Branches(access),
+        branches=Branches(
+            hosts,
+            access,
+            BranchListStore(database),
+            clock,
+            fresh_for=timedelta(seconds=settings.repository_cache_seconds),
+        ),
     )
 
 
@@ -162,4 +172,5 @@ async def open_services(settings: Settings, seams: Seams | None = None) -> Async
         services = build_services(settings, database, http, guard, seams)
         # Before the database closes: let listings that are still being saved finish.
         stack.push_async_callback(services.catalog.drain)
+        stack.push_async_callback(services.branches.drain)
         yield services

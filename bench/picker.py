@@ -37,7 +37,8 @@ import httpx
 
 from app.composition import Services
 from app.graphql.types.node import to_global_id
-from app.net.pagination import MAX_CONCURRENT_PAGES, PER_PAGE
+from app.net.client import MAX_CONCURRENT_PAGES
+from app.net.pagination import PER_PAGE
 from app.security.auth import issue_development_token
 from app.settings import EncryptionKey, Secret, Settings
 from app.storage.mongo import EmbeddedMongo

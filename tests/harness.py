@@ -69,8 +69,9 @@ async def running_app(settings: Settings, seams: Seams | None = None) -> AsyncIt
 
 
 async def settle(app: ServedApp) -> None:
-    """Wait until the app's shared listings have landed, their saves included."""
+    """Wait until the app's shared listings and branch reads have landed, their saves included."""
     await app.services.catalog.drain()
+    await app.services.branches.drain()
 
 
 # --- processes ----------------------------------------------------------------------------------------

@@ -146,6 +146,9 @@ class Repository:
     pushed_at: datetime | None = None
     archived: bool = False
     fork: bool = False
+    # The connected account may add webhooks and deploy keys here (GitHub ``permissions.admin``,
+    # GitLab Maintainer or higher): what linking the repository needs.
+    viewer_can_administer: bool = False
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,23 @@ class Branch:
     name: str
     commit_sha: str
     protected: bool
+
+
+class AccessNoticeReason(enum.Enum):
+    """Why repositories may be missing from a listing."""
+
+    SSO_AUTHORIZATION_REQUIRED = "SSO_AUTHORIZATION_REQUIRED"  # GitHub hid organizations' repositories
+    LIST_INCOMPLETE = "LIST_INCOMPLETE"  # the walk of the host's list was cut short
+
+
+@dataclass(frozen=True)
+class AccessNotice:
+    """Something the user should know about a listing: what is missing and where to fix it."""
+
+    reason: AccessNoticeReason
+    message: str
+    url: str | None = None
+    organizations: tuple[str, ...] = ()  # logins where the host named them, else the ids it gave
 
 
 def sort_key(repo: Repository) -> tuple[float, str]:

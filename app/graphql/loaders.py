@@ -15,7 +15,8 @@ from typing import TypeVar
 from strawberry.dataloader import DataLoader
 
 from app.composition import Services
-from app.domain.models import Branch, Integration
+from app.domain.models import Integration, Repository
+from app.services.branches import BranchList
 from app.services.catalog import RepositoryList
 
 K = TypeVar("K")
@@ -48,12 +49,15 @@ class ListingKey:
 
 @dataclass(frozen=True)
 class BranchesKey:
-    """The first ``first`` branches of one repository of one integration."""
+    """The branches of one repository of one integration matching ``search``; ``first_page``: only
+    that many are needed, no total (see ``Branches.list``)."""
 
     integration_id: str
     repository_id: str
-    first: int
+    search: str | None
+    first_page: int | None
     integration: Integration = field(compare=False, hash=False, repr=False)
+    repository: Repository = field(compare=False, hash=False, repr=False)
 
 
 async def _each(keys: Sequence[K], one: Callable[[K], Awaitable[V]]) -> list[V | BaseException]:
@@ -77,14 +81,16 @@ class RepositoryListLoader(DataLoader[ListingKey, RepositoryList]):
         super().__init__(load_fn=load)
 
 
-class BranchesLoader(DataLoader[BranchesKey, list[Branch]]):
-    """Branches by (integration, repository, first), all repositories' at once."""
+class BranchesLoader(DataLoader[BranchesKey, BranchList]):
+    """Branches by (integration, repository, search), all repositories' at once."""
 
     def __init__(self, services: Services) -> None:
-        async def one(key: BranchesKey) -> list[Branch]:
-            return await services.branches.list(key.integration, key.repository_id, key.first)
+        async def one(key: BranchesKey) -> BranchList:
+            return await services.branches.list(
+                key.integration, key.repository, search=key.search, first_page=key.first_page
+            )
 
-        async def load(keys: Sequence[BranchesKey]) -> list[list[Branch] | BaseException]:
+        async def load(keys: Sequence[BranchesKey]) -> list[BranchList | BaseException]:
             return await _each(keys, one)
 
         super().__init__(load_fn=load)

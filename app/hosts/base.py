@@ -16,6 +16,7 @@ from functools import cached_property
 from typing import Protocol
 
 from app.domain.models import (
+    AccessNotice,
     Branch,
     HostEndpoint,
     Integration,
@@ -42,11 +43,39 @@ class Listing:
     # "selected repositories"); None when the host does not say and the integration knows best.
     repository_access: RepositoryAccess | None = None
     complete: bool = True  # False when the walk stopped at the page limit
+    # Why repositories may be missing (organizations behind SAML SSO, a walk cut short), in the
+    # host's words: kept with the listing and answered with it.
+    notices: tuple[AccessNotice, ...] = ()
 
     @cached_property
     def repositories(self) -> list[Repository]:
         """Every repository once (a repository may appear in two streams), most recently pushed first."""
         return ordered(repo for page in self.pages for repo in page.repositories)
+
+
+@dataclass(frozen=True)
+class BranchListing:
+    """Every branch of one repository (matching a search where the host searched), page by page with
+    ETags, so that the next read of the same list can be revalidated like a repository listing."""
+
+    pages: tuple[PageRecord, ...]
+    complete: bool = True  # False when the walk stopped at the page limit
+
+    @cached_property
+    def branches(self) -> list[Branch]:
+        """Each branch once, in the order first seen. A branch is protected when any page says so:
+        GitHub's names and heads come from one stream and the protected ones from another."""
+        found: dict[str, Branch] = {}
+        protected: set[str] = set()
+        for page in self.pages:
+            for branch in page.branches:
+                found.setdefault(branch.name, branch)
+                if branch.protected:
+                    protected.add(branch.name)
+        return [
+            b if b.protected or b.name not in protected else Branch(b.name, b.commit_sha, True)
+            for b in found.values()
+        ]
 
 
 class GitHost(Protocol):
@@ -56,6 +85,8 @@ class GitHost(Protocol):
     # The host filters repositories by name itself (GitLab ``search=``): a search is its own listing.
     # Otherwise the catalog filters the complete list.
     searches_repositories: bool
+    # The host filters branches by name itself (GitLab ``search=``): a branch search is its own listing.
+    searches_branches: bool
     # This service's OAuth application at this host, when "Connect with ..." is configured for it:
     # where logins are exchanged, renewed and revoked.
     login: AuthorizationServer | None
@@ -94,11 +125,28 @@ class GitHost(Protocol):
         ...
 
     async def list_branches(
-        self, token: str, integration: Integration, repository_id: str, first: int
-    ) -> list[Branch]:
-        """The first ``first`` (1..100) branches of one repository, in the host's order.
+        self,
+        token: str,
+        integration: Integration,
+        repository_id: str,
+        *,
+        search: str | None = None,
+        previous: BranchListing | None = None,
+    ) -> BranchListing:
+        """Every branch of one repository, revalidating ``previous`` pages by ETag.
 
-        Raises ``NotFoundError`` (gone or no longer covered), ``NeedsReconnectError`` and
-        ``ProviderUnavailableError``.
+        ``search`` (names containing it, case-sensitive, no operators) is only used when
+        ``searches_branches``: the host's answer may hold more than the matches (the service filters).
+        Raises ``NotFoundError`` (gone or no longer covered), ``NeedsReconnectError``,
+        ``RateLimitedError`` and ``ProviderUnavailableError``.
+        """
+        ...
+
+    async def branches_starting_with(
+        self, token: str, integration: Integration, repository_id: str, prefix: str
+    ) -> list[Branch] | None:
+        """The branches whose names start with ``prefix``, in one round, where the host can say so
+        without listing every branch (GitHub ``git/matching-refs``); None where it cannot or where
+        its answer would not be known to be complete. Raises like ``list_branches``.
         """
         ...

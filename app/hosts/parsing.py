@@ -6,11 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
-from app.domain.errors import NeedsReconnectError, NotFoundError, ProviderUnavailableError
 from app.domain.models import Branch
-from app.net.client import HostHTTP, json_body
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -22,37 +18,6 @@ def parse_timestamp(value: Any) -> datetime | None:
     except ValueError:
         return None
     return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def branch_list(
-    response: httpx.Response,
-    http: HostHTTP,
-    *,
-    host_name: str,
-    sha_field: str,
-    gone: str,
-    reconnect: str,
-    first: int,
-) -> list[Branch]:
-    """Branches from a branch-list answer; ``sha_field`` names the commit's id (GitHub ``sha``, GitLab ``id``).
-
-    401 means the token is no longer accepted (NEEDS_RECONNECT); 403/404 that the repository is
-    gone or no longer covered (``gone`` and ``reconnect`` say so in the host's words).
-    """
-    if response.status_code == 401:
-        raise NeedsReconnectError(reconnect)
-    if response.status_code in (403, 404):
-        raise NotFoundError(gone)
-    if response.status_code != 200:
-        raise ProviderUnavailableError(
-            f"{http.host} answered HTTP {response.status_code} while listing branches; try again later."
-        )
-    body = json_body(response, http.host)
-    if not isinstance(body, list):
-        raise ProviderUnavailableError(
-            f"{host_name} answered with an unexpected branch list; try again later."
-        )
-    return parse_branches(body, sha_field)[:first]
 
 
 def parse_branches(body: list[Any], sha_field: str) -> list[Branch]:

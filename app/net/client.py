@@ -36,6 +36,20 @@ from app.net.accounting import UpstreamObserver, count_upstream_request
 from app.net.guard import HostRefusedError
 
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
+# Pages requested at once by one listing. GitHub's secondary limit allows 100 concurrent requests
+# per user; 10 keeps far below it while a listing of up to 1,100 repositories (11 pages) still
+# takes two rounds. With 8, 1,000 repositories would need three rounds (1 + 8 + 1).
+MAX_CONCURRENT_PAGES = 10
+# 1,000 pages of 100: a listing larger than 100,000 repositories stops there and says so.
+MAX_PAGES = 1000
+
+
+@dataclass(frozen=True)
+class PagePolicy:
+    """How listings walk a host's pages (``net.pagination``); tests pass a smaller one through Seams."""
+
+    concurrency: int = MAX_CONCURRENT_PAGES  # pages requested at once by one listing
+    max_pages: int = MAX_PAGES  # per stream; a longer list stops there and says so (LIST_INCOMPLETE)
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,7 @@ class Upstream:
     client: httpx.AsyncClient
     retry: RetryPolicy = RetryPolicy()
     observer: UpstreamObserver | None = None
+    pages: PagePolicy = PagePolicy()
 
     def to(self, host: str, headers: Mapping[str, str] | None = None, *, name: str | None = None) -> HostHTTP:
         """A ``HostHTTP`` for ``host`` (the host key, as metrics label it).
@@ -125,6 +140,7 @@ class HostHTTP:
         self._client = upstream.client
         self._retry = upstream.retry
         self._observer = upstream.observer
+        self.pages = upstream.pages  # how listings walk this host's pages (net.pagination)
         self.key = host  # the host key: metrics and the SSRF guard's refusals
         self.host = name or host  # the host contacted: what messages name
         self._default_headers = dict(default_headers or {})

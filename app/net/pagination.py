@@ -2,7 +2,7 @@
 
 Both GitHub and GitLab page with ``page`` / ``per_page`` and announce the last page on page 1
 (GitHub ``Link: rel="last"``; GitLab the same, or ``x-total-pages``). So a cold walk is two rounds:
-page 1, then every other page at once (bounded by ``MAX_CONCURRENT_PAGES``). When the host does not
+page 1, then every other page at once (bounded by ``PagePolicy.concurrency``). When the host does not
 name the last page (GitLab above 10,000 records omits totals and ``rel="last"``), the walk follows
 ``x-next-page`` / ``rel="next"`` one page at a time, since nothing else is known.
 
@@ -33,18 +33,12 @@ from urllib.parse import SplitResult, parse_qs, urlsplit
 import httpx
 
 from app.domain.errors import NeedsReconnectError, ProviderUnavailableError, PublicError, RateLimitedError
-from app.domain.models import Repository
+from app.domain.models import Branch, Repository
 from app.net.client import HostHTTP, json_body
 
 logger = logging.getLogger(__name__)
 
-# Pages requested at once by one listing. GitHub's secondary limit allows 100 concurrent requests
-# per user; 10 keeps far below it while a listing of up to 1,100 repositories (11 pages) still
-# takes two rounds. With 8, 1,000 repositories would need three rounds (1 + 8 + 1).
-MAX_CONCURRENT_PAGES = 10
 PER_PAGE = 100
-# 1,000 pages of 100: a listing larger than 100,000 repositories stops there and says so.
-MAX_PAGES = 1000
 
 T = TypeVar("T")
 
@@ -63,10 +57,14 @@ class PageRecord:
     number: int  # 1-based page number
     etag: str | None
     repositories: tuple[Repository, ...] = ()
+    branches: tuple[Branch, ...] = ()
     # Anything else a page lists that the next listing needs (GitHub installation ids).
     references: tuple[str, ...] = ()
     # Whether this walk fetched the page (False: a 304 or an unchanged stored page was reused).
     fetched: bool = True
+    # Organizations whose repositories the host left out of this page (GitHub ``X-GitHub-SSO:
+    # partial-results``), as the host named them.
+    hidden_organizations: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -75,10 +73,18 @@ class PageContent:
 
     repositories: tuple[Repository, ...] = ()
     references: tuple[str, ...] = ()
+    branches: tuple[Branch, ...] = ()
 
 
 ParsePage = Callable[[Any], PageContent]
 CheckResponse = Callable[[httpx.Response], None]
+# What a page's headers say the host left out of it (GitHub: organizations behind SAML SSO); None
+# when the headers do not say (a bare 304 then keeps what the stored page said).
+HiddenFrom = Callable[[httpx.Response], tuple[str, ...] | None]
+
+
+def _nothing_hidden(response: httpx.Response) -> tuple[str, ...] | None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,8 @@ class Paginator:
     """Walks the streams below one API base; all its walks share one bound on concurrent requests.
 
     ``check`` sees every answer first and raises for those the caller treats as failures (a refused
-    token, a vanished resource), in the caller's words.
+    token, a vanished resource), in the caller's words; ``hidden`` reads what a page's headers say
+    was left out of it (``PageRecord.hidden_organizations``).
     """
 
     def __init__(
@@ -100,15 +107,16 @@ class Paginator:
         api_base: str,
         *,
         check: CheckResponse,
-        concurrency: int = MAX_CONCURRENT_PAGES,
-        max_pages: int = MAX_PAGES,
+        hidden: HiddenFrom = _nothing_hidden,
     ) -> None:
         self._http = http
         self.host = http.host
         self._api_base = api_base.rstrip("/")
         self._check = check
-        self._slots = asyncio.Semaphore(concurrency)
-        self.max_pages = max_pages
+        self.hidden = hidden
+        policy = http.pages
+        self._slots = asyncio.Semaphore(policy.concurrency)
+        self.max_pages = policy.max_pages
         self.requests = 0
 
     async def walk(
@@ -200,9 +208,13 @@ class _Walk:
         before = self.previous.get(number)
         params = {**self.params, "page": number}
         response = await self.p.get(self.stream, params, before.etag if before else None)
+        hidden = self.p.hidden(response)
         if response.status_code == 304 and before is not None:
             self.pages[number] = replace(
-                before, etag=response.headers.get("etag") or before.etag, fetched=False
+                before,
+                etag=response.headers.get("etag") or before.etag,
+                fetched=False,
+                hidden_organizations=before.hidden_organizations if hidden is None else hidden,
             )
         elif response.status_code == 200:
             content = self.parse(json_body(response, self.p.host))
@@ -212,6 +224,8 @@ class _Walk:
                 etag=response.headers.get("etag"),
                 repositories=content.repositories,
                 references=content.references,
+                branches=content.branches,
+                hidden_organizations=hidden or (),
             )
         else:
             raise ProviderUnavailableError(

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from app.domain.errors import ProviderUnavailableError
-from app.domain.models import Integration, Repository, RepositoryAccess
+from app.domain.models import AccessNotice, Integration, Repository, RepositoryAccess
 from app.hosts.base import GitHost, Listing
 from app.hosts.registry import HostRegistry
 from app.metrics import Metrics
@@ -49,6 +49,7 @@ class RepositoryList:
     manage_access_url: str | None
     fetched_at: datetime  # when the host last confirmed this list
     complete: bool = True
+    notices: tuple[AccessNotice, ...] = ()  # why repositories may be missing (kept with the listing)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class RepositoryCatalog:
             manage_access_url=integration.manage_access_url,
             fetched_at=stored.fetched_at,
             complete=stored.listing.complete,
+            notices=stored.listing.notices,
         )
 
     async def drain(self) -> None:

@@ -5,9 +5,14 @@ module's business alone (pymongo's bulk writes never leave it).
 
 One listing (the full list, or a GitLab search) is a *head* document plus one document per page:
 
-- head ``{integrationId, key, scope, fetchedAt, generation, pages: [{stream, number, etag}],
-  repositoryAccess, complete, expireAt}``;
-- page ``{integrationId, key: "<listing>/<n>", listing, stream, number, etag, repositories: [...]}``.
+- head ``{integrationId, key, format, scope, fetchedAt, generation, pages: [{stream, number, etag}],
+  repositoryAccess, complete, notices, expireAt}``;
+- page ``{integrationId, key: "<listing>/<n>", listing, stream, number, etag, repositories: [...],
+  references, hiddenOrganizations}``.
+
+``format`` says which fields pages hold: a head of another format is treated as absent, so a
+listing saved before a field existed is listed afresh rather than revalidated into 304s that would
+keep the field missing for good.
 
 Pages are separate documents so that a listing of any size stays far below MongoDB's 16 MB document
 limit (a page of 100 compact repositories is about 30 KB) and a revalidation rewrites only the pages
@@ -32,7 +37,7 @@ from typing import Any
 from pymongo import DeleteMany, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
-from app.domain.models import Repository, RepositoryAccess
+from app.domain.models import AccessNotice, AccessNoticeReason, Repository, RepositoryAccess
 from app.hosts.base import Listing
 from app.net.pagination import PageRecord
 from app.storage.durability import Durability
@@ -42,6 +47,8 @@ from app.storage.mongo import Database, Document, unavailable_on_failure
 KEEP_FULL_LISTING = timedelta(days=7)
 KEEP_SEARCH_LISTING = timedelta(days=1)
 MEMO_SIZE = 256
+# Version 2: repositories carry viewerCanAdminister, pages hiddenOrganizations, heads notices.
+FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -83,7 +90,7 @@ class ListingStore:
     async def load(self, integration_id: str, key: str) -> StoredListing | None:
         """The stored listing ``key`` of the integration; None when there is none (or only a torn one)."""
         head = await self._collection.find_one({"integrationId": integration_id, "key": key})
-        if head is None or head.get("kind") != "head":
+        if head is None or head.get("kind") != "head" or head.get("format") != FORMAT:
             return None
         generation = str(head.get("generation"))
         memo_key = (integration_id, key, generation)
@@ -120,6 +127,7 @@ class ListingStore:
                     repositories=tuple(_repository(r) for r in doc.get("repositories") or []),
                     references=tuple(doc.get("references") or []),
                     fetched=False,
+                    hidden_organizations=tuple(doc.get("hiddenOrganizations") or []),
                 )
             )
         access = head.get("repositoryAccess")
@@ -127,6 +135,7 @@ class ListingStore:
             pages=tuple(pages),
             repository_access=RepositoryAccess(access) if access else None,
             complete=bool(head.get("complete", True)),
+            notices=tuple(_notice(n) for n in head.get("notices") or []),
         )
 
     def prepare(
@@ -148,7 +157,11 @@ class ListingStore:
         # BSON dates keep milliseconds: answer with the time exactly as a later read will see it.
         fetched_at = fetched_at.replace(microsecond=fetched_at.microsecond // 1000 * 1000)
         expire_at = fetched_at + (KEEP_SEARCH_LISTING if search else KEEP_FULL_LISTING)
-        unchanged = previous is not None and _same_pages(previous.listing, listing)
+        unchanged = (
+            previous is not None
+            and _same_pages(previous.listing, listing)
+            and previous.listing.notices == listing.notices
+        )
         generation = previous.generation if unchanged and previous else uuid.uuid4().hex
         writes: list[UpdateOne | DeleteMany] = []
         page_keys = []
@@ -164,23 +177,32 @@ class ListingStore:
                     "etag": page.etag,
                     "repositories": [_document(r) for r in page.repositories],
                     "references": list(page.references),
+                    "hiddenOrganizations": list(page.hidden_organizations),
                     "expireAt": expire_at,
                 }
                 writes.append(UpdateOne(ident, {"$set": document}, upsert=True))
             else:
-                # A 304: the stored content stands; only the ETag (rarely) and the expiry move.
-                writes.append(UpdateOne(ident, {"$set": {"etag": page.etag, "expireAt": expire_at}}))
+                # A 304: the stored content stands; only the ETag (rarely), what the headers said
+                # was left out, and the expiry move.
+                changes = {
+                    "etag": page.etag,
+                    "hiddenOrganizations": list(page.hidden_organizations),
+                    "expireAt": expire_at,
+                }
+                writes.append(UpdateOne(ident, {"$set": changes}))
         writes.append(
             DeleteMany({"integrationId": integration_id, "listing": key, "key": {"$nin": page_keys}})
         )
         head = {
             "kind": "head",
+            "format": FORMAT,
             "scope": scope,
             "fetchedAt": fetched_at,
             "generation": generation,
             "pages": [{"stream": p.stream, "number": p.number, "etag": p.etag} for p in listing.pages],
             "repositoryAccess": listing.repository_access.value if listing.repository_access else None,
             "complete": listing.complete,
+            "notices": [_notice_document(n) for n in listing.notices],
             "expireAt": expire_at,
         }
         # Last: a reader never finds a head whose pages are not written yet.
@@ -245,6 +267,7 @@ def _document(repo: Repository) -> dict[str, Any]:
         "pushedAt": repo.pushed_at,
         "archived": repo.archived,
         "fork": repo.fork,
+        "admin": repo.viewer_can_administer,
     }
 
 
@@ -262,6 +285,25 @@ def _repository(doc: dict[str, Any]) -> Repository:
         pushed_at=_utc(pushed_at) if pushed_at is not None else None,
         archived=bool(doc.get("archived")),
         fork=bool(doc.get("fork")),
+        viewer_can_administer=bool(doc.get("admin")),
+    )
+
+
+def _notice_document(notice: AccessNotice) -> dict[str, Any]:
+    return {
+        "reason": notice.reason.value,
+        "message": notice.message,
+        "url": notice.url,
+        "organizations": list(notice.organizations),
+    }
+
+
+def _notice(doc: dict[str, Any]) -> AccessNotice:
+    return AccessNotice(
+        reason=AccessNoticeReason(doc["reason"]),
+        message=str(doc["message"]),
+        url=doc.get("url"),
+        organizations=tuple(doc.get("organizations") or ()),
     )
 
 

@@ -300,14 +300,16 @@ async def test_a_repository_is_a_node_with_branches_but_only_for_its_owner(picke
     page = connection(await picker.list(picker.github_integration, first=1))
     node_id = page["edges"][0]["node"]["id"]
     query = """query($id: ID!) { node(id: $id) { id ... on Repository { fullName defaultBranch
-        branches(first: 10) { name commitSha protected } } } }"""
+        branches(first: 10) { totalCount edges { node { name commitSha protected } } } } } }"""
     body = await picker.client.execute(query, {"id": node_id})
     assert "errors" not in body, body
     node = body["data"]["node"]
     assert node["fullName"] == "octocat/repo-0001"
-    assert {b["name"] for b in node["branches"]} == {"main", "develop", "feature/f1"}
-    assert next(b for b in node["branches"] if b["name"] == "main")["protected"] is True
-    assert all(len(b["commitSha"]) == 40 for b in node["branches"])
+    branches = [e["node"] for e in node["branches"]["edges"]]
+    assert [b["name"] for b in branches] == ["main", "develop", "feature/f1"]  # the default first
+    assert node["branches"]["totalCount"] == 3
+    assert branches[0]["protected"] is True
+    assert all(len(b["commitSha"]) == 40 for b in branches)
 
     other = await picker.client.execute(query, {"id": node_id}, user="mallory")
     assert other == {"data": {"node": None}}
@@ -315,13 +317,13 @@ async def test_a_repository_is_a_node_with_branches_but_only_for_its_owner(picke
 
 async def test_gitlab_branches_of_a_listed_project(picker: Picker) -> None:
     query = """query($id: ID!) { integration(id: $id) { repositories(first: 1) {
-        edges { node { name branches { name protected } } } } } }"""
+        edges { node { name branches { edges { node { name protected } } } } } } } }"""
     body = await picker.client.execute(
         query, {"id": to_global_id("Integration", picker.gitlab_integration.id)}
     )
     assert "errors" not in body, body
-    branches = body["data"]["integration"]["repositories"]["edges"][0]["node"]["branches"]
-    assert "main" in {b["name"] for b in branches}
+    branches = body["data"]["integration"]["repositories"]["edges"][0]["node"]["branches"]["edges"]
+    assert branches[0]["node"] == {"name": "main", "protected": True}
 
 
 async def test_a_gitlab_group_token_lists_the_group_and_its_subgroups(

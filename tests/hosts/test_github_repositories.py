@@ -13,6 +13,7 @@ import respx
 
 from app.domain.errors import NeedsReconnectError, NotFoundError, RateLimitedError
 from app.domain.models import (
+    AccessNoticeReason,
     AuthMethod,
     GitAccount,
     GitProvider,
@@ -24,6 +25,7 @@ from app.domain.models import (
     TokenResource,
 )
 from app.hosts.github.client import GitHubHost
+from app.hosts.github.repositories import parse_repository, sso_hidden_organizations
 from app.net.client import RetryPolicy, Upstream
 from tests.recordings import load, replay
 
@@ -271,23 +273,146 @@ async def test_a_rate_limit_on_one_concurrent_page_fails_the_listing_with_rate_l
     assert raised.value.retry_after_seconds == 30
 
 
-async def test_branches_come_with_their_head_commit_and_protection(client: GitHubHost) -> None:
+async def test_branches_come_from_matching_refs_and_the_protected_list_in_one_round(client: GitHubHost) -> None:
+    refs = load("github", "git-matching-refs.github-docs.json")["response"]["body"]
+    # The recorded /branches answer of codecov, cut to one entry renamed after the docs' feature-b:
+    # what ?protected=true lists (GitHub's own protected flag rides along).
+    protected = load("github", "branches.codecov-2020.json")["response"]["body"][:1]
+    protected[0].update(name="feature-b", protected=True)
     with respx.mock(assert_all_mocked=True, base_url=API) as mock:
-        route = mock.get("/repos/ThiagoCodecov/example-python/branches").mock(
-            return_value=replay("github", "branches.codecov-2020.json")
+        heads = mock.get("/repos/octocat/Hello-World/git/matching-refs/heads").mock(
+            return_value=replay("github", "git-matching-refs.github-docs.json")
         )
-        branches = await client.list_branches(TOKEN, integration(), "ThiagoCodecov/example-python", 100)
-    assert route.calls.last.request.url.params["per_page"] == "100"
-    assert branches[0].name == "master"
-    assert branches[0].commit_sha == "f0895290dc26668faeeb20ee5ccd4cc995925775"
-    assert branches[0].protected is False
-    assert len(branches) == 6
+        guarded = mock.get("/repos/octocat/Hello-World/branches", params={"protected": "true"}).mock(
+            return_value=replay("github", "branches.codecov-2020.json", body=protected)
+        )
+        listing = await client.list_branches(TOKEN, integration(), "octocat/Hello-World")
+    assert heads.called and guarded.called
+    assert guarded.calls.last.request.url.params["per_page"] == "100"
+    assert [(b.name, b.commit_sha, b.protected) for b in listing.branches] == [
+        ("feature-a", refs[0]["object"]["sha"], False),
+        ("feature-b", refs[1]["object"]["sha"], True),
+    ]
+
+
+async def test_matching_refs_that_come_in_pages_are_read_to_the_end(client: GitHubHost) -> None:
+    # Older descriptions of the endpoint had page/per_page: a Link is followed if GitHub sends one.
+    refs = load("github", "git-matching-refs.github-docs.json")["response"]["body"]
+
+    def page(request: httpx.Request) -> httpx.Response:
+        number = int(request.url.params["page"])
+        url = f"{API}/repos/octocat/Hello-World/git/matching-refs/heads?per_page=100"
+        links = f'<{url}&page=2>; rel="next", <{url}&page=2>; rel="last"' if number == 1 else ""
+        return replay(
+            "github",
+            "git-matching-refs.github-docs.json",
+            body=[refs[number - 1]],
+            headers={"Link": links} if links else {},
+        )
+
+    with respx.mock(assert_all_mocked=True, base_url=API) as mock:
+        mock.get("/repos/octocat/Hello-World/git/matching-refs/heads").mock(side_effect=page)
+        mock.get("/repos/octocat/Hello-World/branches").mock(return_value=httpx.Response(200, json=[]))
+        listing = await client.list_branches(TOKEN, integration(), "octocat/Hello-World")
+    assert [b.name for b in listing.branches] == ["feature-a", "feature-b"]
+
+
+async def test_an_empty_repository_has_no_branches(client: GitHubHost) -> None:
+    with respx.mock(assert_all_mocked=True, base_url=API) as mock:
+        mock.get("/repos/octocat/empty/git/matching-refs/heads").mock(
+            return_value=httpx.Response(409, json={"message": "Git Repository is empty."})
+        )
+        mock.get("/repos/octocat/empty/branches").mock(
+            return_value=httpx.Response(409, json={"message": "Git Repository is empty."})
+        )
+        listing = await client.list_branches(TOKEN, integration(), "octocat/empty")
+    assert listing.branches == []
 
 
 async def test_branches_of_a_repository_no_longer_visible_are_not_found(client: GitHubHost) -> None:
     with respx.mock(assert_all_mocked=True, base_url=API) as mock:
-        mock.get("/repos/octocat/gone/branches").mock(
+        mock.get(url__regex=r".*/repos/octocat/gone/.*").mock(
             return_value=httpx.Response(404, json={"message": "Not Found"})
         )
         with pytest.raises(NotFoundError):
-            await client.list_branches(TOKEN, integration(), "octocat/gone", 10)
+            await client.list_branches(TOKEN, integration(), "octocat/gone")
+
+
+async def test_branches_by_prefix_ask_matching_refs_for_that_prefix_only(client: GitHubHost) -> None:
+    with respx.mock(assert_all_mocked=True, base_url=API) as mock:
+        route = mock.get("/repos/octocat/Hello-World/git/matching-refs/heads/feature-").mock(
+            return_value=replay("github", "git-matching-refs.github-docs.json")
+        )
+        mock.get("/repos/octocat/Hello-World/branches").mock(return_value=httpx.Response(200, json=[]))
+        found = await client.branches_starting_with(TOKEN, integration(), "octocat/Hello-World", "feature-")
+    assert route.called
+    assert found is not None and [b.name for b in found] == ["feature-a", "feature-b"]
+
+
+async def test_an_answer_naming_the_prefix_itself_is_not_taken_as_complete(client: GitHubHost) -> None:
+    # The docs do not say whether an existing ref named exactly like the prefix hides the others.
+    with respx.mock(assert_all_mocked=True, base_url=API) as mock:
+        mock.get("/repos/octocat/Hello-World/git/matching-refs/heads/feature-a").mock(
+            return_value=replay(
+                "github",
+                "git-matching-refs.github-docs.json",
+                body=load("github", "git-matching-refs.github-docs.json")["response"]["body"][:1],
+            )
+        )
+        mock.get("/repos/octocat/Hello-World/branches").mock(return_value=httpx.Response(200, json=[]))
+        found = await client.branches_starting_with(TOKEN, integration(), "octocat/Hello-World", "feature-a")
+    assert found is None
+
+
+@pytest.mark.parametrize("prefix", ["../../user", "a..b", ".hidden", "/abs", "x y", "feat?x", "a//b"])
+async def test_a_prefix_no_branch_name_can_start_with_never_reaches_the_path(
+    client: GitHubHost, prefix: str
+) -> None:
+    with respx.mock(assert_all_mocked=True, base_url=API):
+        assert await client.branches_starting_with(TOKEN, integration(), "octocat/Hello-World", prefix) is None
+
+
+async def test_organizations_behind_saml_sso_become_a_notice_with_where_to_authorize(
+    client: GitHubHost,
+) -> None:
+    # The header as GitHub's docs and provider-facts quote it: 200, the organizations' repositories
+    # left out, their ids named.
+    sso = {"X-GitHub-SSO": "partial-results; organizations=21955855,20582480"}
+    with respx.mock(assert_all_mocked=True, base_url=API) as mock:
+        mock.get("/user/repos").mock(
+            return_value=replay("github", "user-repos.page1.codecov-2020.json", headers={**sso, "Link": ""})
+        )
+        listing = await client.list_repositories(TOKEN, integration())
+    assert len(listing.notices) == 1
+    notice = listing.notices[0]
+    assert notice.reason is AccessNoticeReason.SSO_AUTHORIZATION_REQUIRED
+    assert notice.organizations == ("21955855", "20582480")
+    assert notice.url == "https://github.com/settings/tokens"
+    assert "2 organizations" in notice.message and notice.url in notice.message
+    assert listing.pages[0].hidden_organizations == ("21955855", "20582480")
+
+
+@pytest.mark.parametrize(
+    ("header", "hidden"),
+    [
+        ("partial-results; organizations=21955855", ("21955855",)),
+        ("PARTIAL-RESULTS;organizations=1, 2 ,1", ("1", "2")),
+        ("partial-results; organizations=<script>,42", ("42",)),
+        ("required; url=https://github.com/orgs/acme/sso", ()),
+        ("partial-results", ()),
+    ],
+)
+def test_the_sso_header_is_read_strictly(header: str, hidden: tuple[str, ...]) -> None:
+    response = httpx.Response(200, headers={"X-GitHub-SSO": header})
+    assert sso_hidden_organizations(response) == hidden
+
+
+def test_admin_rights_come_from_permissions_admin() -> None:
+    recorded = load("github", "user-repos.page1.codecov-2020.json")["response"]["body"][0]
+    assert recorded["permissions"]["admin"] is True
+    admin = parse_repository(recorded)
+    writer = parse_repository({**recorded, "permissions": {"admin": False, "push": True, "pull": True}})
+    unknown = parse_repository({k: v for k, v in recorded.items() if k != "permissions"})
+    assert admin is not None and admin.viewer_can_administer is True
+    assert writer is not None and writer.viewer_can_administer is False
+    assert unknown is not None and unknown.viewer_can_administer is False

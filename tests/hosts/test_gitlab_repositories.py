@@ -199,6 +199,30 @@ async def test_search_is_left_to_gitlab(client: GitLabHost) -> None:
         route = mock.get("/projects").mock(return_value=httpx.Response(200, json=[project_json(7)]))
         await client.list_repositories(TOKEN, integration(), search="proj")
     assert route.calls.last.request.url.params["search"] == "proj"
+    # Group paths too: "payments" finds acme/payments/api (provider-facts, "Learned since").
+    assert route.calls.last.request.url.params["search_namespaces"] == "true"
+
+
+async def test_maintainer_rights_come_from_the_listing_filter_or_the_projects_permissions(
+    client: GitLabHost,
+) -> None:
+    recorded = load("gitlab", "projects-owned.codecov-2018.json")["response"]["body"][0]
+    assert recorded["permissions"]["project_access"]["access_level"] == 40
+    developer = {**recorded, "id": 5002, "permissions": {"project_access": {"access_level": 30}}}
+    with respx.mock(assert_all_mocked=True, base_url=API) as mock:
+        mock.get("/projects").mock(return_value=httpx.Response(200, json=[recorded]))
+        mock.get("/projects/5001").mock(return_value=httpx.Response(200, json={**recorded, "id": 5001}))
+        mock.get("/projects/5002").mock(return_value=httpx.Response(200, json=developer))
+        listed = await client.list_repositories(TOKEN, integration())
+        maintained = await client.list_repositories(
+            TOKEN, integration(TokenKind.GITLAB_PROJECT, TokenResource(kind="project", ids=("5001",)))
+        )
+        developed = await client.list_repositories(
+            TOKEN, integration(TokenKind.GITLAB_PROJECT, TokenResource(kind="project", ids=("5002",)))
+        )
+    assert [r.viewer_can_administer for r in listed.repositories] == [True]
+    assert [r.viewer_can_administer for r in maintained.repositories] == [True]
+    assert [r.viewer_can_administer for r in developed.repositories] == [False]
 
 
 async def test_revalidation_reuses_unchanged_pages_and_takes_changed_ones(client: GitLabHost) -> None:
@@ -251,8 +275,26 @@ async def test_branches_come_from_the_recorded_branch_list(client: GitLabHost) -
         route = mock.get("/projects/187725/repository/branches").mock(
             return_value=replay("gitlab", "branches.codecov-2018.json")
         )
-        branches = await client.list_branches(TOKEN, integration(), "187725", 100)
+        listing = await client.list_branches(TOKEN, integration(), "187725")
     assert route.calls.last.request.url.params["per_page"] == "100"
-    assert [(b.name, b.commit_sha, b.protected) for b in branches] == [
+    assert "search" not in route.calls.last.request.url.params
+    assert [(b.name, b.commit_sha, b.protected) for b in listing.branches] == [
         (b["name"], b["commit"]["id"], b["protected"]) for b in recorded
     ]
+
+
+@pytest.mark.parametrize(
+    ("search", "sent"),
+    [("release", "release"), ("^rel", "rel"), ("v1$", "v1"), ("^main$", "main"), ("a^b$c", "a^b$c"), ("^", None)],
+)
+async def test_a_branch_search_never_sends_gitlabs_operators(
+    client: GitLabHost, search: str, sent: str | None
+) -> None:
+    # GitLab reads a leading ^ as "starts with" and a trailing $ as "ends with" (API docs, branches,
+    # "search"); the service searches literally, so it sends neither and filters the answer itself.
+    with respx.mock(assert_all_mocked=True, base_url=API) as mock:
+        route = mock.get("/projects/187725/repository/branches").mock(
+            return_value=replay("gitlab", "branches.codecov-2018.json")
+        )
+        await client.list_branches(TOKEN, integration(), "187725", search=search)
+    assert route.calls.last.request.url.params.get("search") == sent

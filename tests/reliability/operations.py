@@ -70,7 +70,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "node(Repository)",
         "Query.node",
         """query Node($id: ID!) { node(id: $id) { id
-              ... on Repository { fullName private branches(first: 5) { name commitSha } } } }""",
+              ... on Repository { fullName private viewerCanAdminister
+                branches(first: 5) { totalCount edges { cursor node { name commitSha protected } } } } } }""",
         lambda t: {"id": t.repository},
         takes_an_id=True,
     ),

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app.domain.models import Repository, RepositoryAccess
+from app.domain.models import AccessNotice, AccessNoticeReason, Repository, RepositoryAccess
 from app.hosts.base import Listing
 from app.net.pagination import PageRecord
 from app.settings import Settings
@@ -109,3 +109,28 @@ async def test_listings_are_kept_per_integration_and_key_and_forgotten_on_discon
     assert await cache.load("int-1", "all") is None
     other = await cache.load("int-2", "all")
     assert other is not None and len(other.listing.repositories) == 200
+
+
+async def test_notices_admin_rights_and_hidden_organizations_round_trip(database: Database) -> None:
+    notice = AccessNotice(
+        AccessNoticeReason.SSO_AUTHORIZATION_REQUIRED, "authorize it", "https://github.com/settings/tokens", ("42",)
+    )
+    pages = listing(1).pages
+    admin = replace(pages[0].repositories[0], viewer_can_administer=True)
+    page = replace(pages[0], repositories=(admin, *pages[0].repositories[1:]), hidden_organizations=("42",))
+    await ListingStore(database).store("int-1", "all", "s", Listing((page,), notices=(notice,)), NOW, None)
+    loaded = await ListingStore(database).load("int-1", "all")
+    assert loaded is not None
+    assert loaded.listing.notices == (notice,)
+    assert loaded.listing.pages[0].hidden_organizations == ("42",)
+    assert {r.id for r in loaded.listing.repositories if r.viewer_can_administer} == {admin.id}
+
+
+async def test_a_listing_saved_in_an_older_format_is_listed_afresh(database: Database) -> None:
+    # Saved before pages held viewerCanAdminister: revalidating it would keep the field missing for
+    # good (its pages answer 304), so it counts as absent.
+    await ListingStore(database).store("int-1", "all", "s", listing(1), NOW, None)
+    await database.db["repository_cache"].update_one(
+        {"integrationId": "int-1", "key": "all"}, {"$unset": {"format": ""}}
+    )
+    assert await ListingStore(database).load("int-1", "all") is None

@@ -7,23 +7,60 @@ through the caller's own integrations: another user's id resolves like a missing
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 
 import strawberry
 
 from app.domain import models
 from app.graphql.context import Info
-from app.graphql.loaders import BranchesKey, ListingKey
-from app.graphql.types.connection import PageRequest, RepositoryPage, check_first, normalise_search
+from app.graphql.loaders import ListingKey
+from app.graphql.types.branch import (
+    AfterArgument,
+    BranchConnection,
+    FirstArgument,
+    SearchArgument,
+    resolve_branches,
+)
+from app.graphql.types.connection import PageRequest, RepositoryPage, normalise_search
 from app.graphql.types.node import Node, to_global_id
+from app.graphql.types.page_info import PageInfo
 from app.services.catalog import RepositoryList
 
 
-@strawberry.type(name="Branch", description="A branch of a repository and the commit it points at.")
-class BranchType:
-    name: str
-    commit_sha: str
-    protected: bool
+@strawberry.enum(name="AccessNoticeReason", description="Why repositories may be missing from a list.")
+class AccessNoticeReason(enum.Enum):
+    SSO_AUTHORIZATION_REQUIRED = strawberry.enum_value(
+        "SSO_AUTHORIZATION_REQUIRED",
+        description="GitHub left out the repositories of organizations that use SAML single sign-on, "
+        "because this connection is not authorized for them: see `organizations` and `url`.",
+    )
+    LIST_INCOMPLETE = strawberry.enum_value(
+        "LIST_INCOMPLETE",
+        description="The host's list was longer than the service reads: only part of it is shown.",
+    )
+
+
+@strawberry.type(description="Why repositories may be missing from this list, and where to fix it.")
+class AccessNotice:
+    reason: AccessNoticeReason = strawberry.field(description="What happened.")
+    message: str = strawberry.field(description="What to tell the user, in a sentence or two.")
+    url: str | None = strawberry.field(
+        description="Where the user fixes it at the host (e.g. authorizes SAML SSO); null when there is no such page."
+    )
+    organizations: list[str] = strawberry.field(
+        description="The organizations concerned: their logins where the host named them, else the "
+        "ids it gave. Empty when the notice is not about organizations."
+    )
+
+    @classmethod
+    def from_domain(cls, notice: models.AccessNotice) -> AccessNotice:
+        return cls(
+            reason=AccessNoticeReason(notice.reason.value),
+            message=notice.message,
+            url=notice.url,
+            organizations=list(notice.organizations),
+        )
 
 
 @strawberry.type(
@@ -41,19 +78,28 @@ class RepositoryType(Node):
     web_url: str
     clone_url: str = strawberry.field(description="HTTPS clone URL.")
     pushed_at: datetime | None = strawberry.field(description="Last push (GitLab: last activity).")
+    viewer_can_administer: bool = strawberry.field(
+        description="The connected account may add webhooks and deploy keys here, which linking the "
+        "repository for deploys needs: admin rights on GitHub, the Maintainer role or higher on GitLab."
+    )
     integration: strawberry.Private[models.Integration]
     repository: strawberry.Private[models.Repository]
 
-    @strawberry.field(description="The repository's branches (first 1..100), in the host's order.")
-    async def branches(self, info: Info, first: int | None = 100) -> list[BranchType]:
+    @strawberry.field(
+        description="The repository's branches, a page at a time: the default branch first, then "
+        "names starting with `search`, then the other matches, each group by name."
+    )
+    async def branches(
+        self,
+        info: Info,
+        search: SearchArgument = None,
+        first: FirstArgument = 30,
+        after: AfterArgument = None,
+    ) -> BranchConnection:
         # Nullable as the contract has it: null means the default.
-        first = check_first(100 if first is None else first)
-        loaders = await info.context.loaders_for_caller()
-        integration = self.integration
-        found = await loaders.branches.load(
-            BranchesKey(integration.id, self.repository.id, first, integration)
+        return await resolve_branches(
+            info, self.integration, self.repository, search, 30 if first is None else first, after
         )
-        return [BranchType(name=b.name, commit_sha=b.commit_sha, protected=b.protected) for b in found]
 
     @classmethod
     def from_domain(cls, integration: models.Integration, repo: models.Repository) -> RepositoryType:
@@ -69,6 +115,7 @@ class RepositoryType(Node):
             web_url=repo.web_url,
             clone_url=repo.clone_url,
             pushed_at=repo.pushed_at,
+            viewer_can_administer=repo.viewer_can_administer,
             integration=integration,
             repository=repo,
         )
@@ -78,14 +125,6 @@ class RepositoryType(Node):
 class RepositoryEdge:
     cursor: str
     node: RepositoryType
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
 
 
 @strawberry.type(description="A page of an integration's repositories, most recently pushed first.")
@@ -98,6 +137,10 @@ class RepositoryConnection:
     )
     manage_access_url: str | None = strawberry.field(description="Where the user gives access to more.")
     fetched_at: datetime = strawberry.field(description="When the Git host last confirmed this list.")
+    notices: list[AccessNotice] = strawberry.field(
+        description="Why repositories may be missing from this list (organizations behind SAML "
+        "single sign-on, a list cut short), each with what to tell the user. Empty when nothing is known to be missing."
+    )
 
     @classmethod
     def build(
@@ -118,6 +161,7 @@ class RepositoryConnection:
             repository_access=found.repository_access,
             manage_access_url=found.manage_access_url,
             fetched_at=found.fetched_at,
+            notices=[AccessNotice.from_domain(n) for n in found.notices],
         )
 
 

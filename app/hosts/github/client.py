@@ -8,11 +8,11 @@ App), ``messages`` and ``constants``.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from app.domain.models import Branch, GitProvider, HostEndpoint, Integration, TokenKind, VerifiedToken
-from app.hosts.base import Listing
-from app.hosts.github import repositories
+from app.hosts.base import BranchListing, Listing
+from app.hosts.github import branches, repositories
 from app.hosts.github.constants import ACCEPT, API_VERSION, USER_AGENT
 from app.hosts.github.fine_grained import verify_fine_grained
 from app.hosts.github.tokens import (
@@ -40,6 +40,8 @@ class GitHubHost:
 
     # GitHub has no name search on /user/repos: the catalog searches the complete list.
     searches_repositories = False
+    # Nor on branches: a search is answered from the whole list (or the prefix's matching refs).
+    searches_branches = False
 
     def __init__(
         self, upstream: Upstream, endpoint: HostEndpoint, *, login: AuthorizationServer | None = None
@@ -105,13 +107,45 @@ class GitHubHost:
         ``search`` is ignored (see ``searches_repositories``). Raises ``NeedsReconnectError`` (401 /
         403), ``RateLimitedError`` or ``ProviderUnavailableError``.
         """
-        return await repositories.list_repositories(self._http(token), self._api, integration, previous)
+        return await repositories.list_repositories(
+            self._http(token),
+            self._api,
+            integration,
+            previous,
+            sso_url=self.sso_authorization_url(integration),
+        )
+
+    def sso_authorization_url(self, integration: Integration) -> str | None:
+        """Where the user authorizes this connection for an organization's SAML SSO (provider-facts:
+        classic tokens on the tokens page, OAuth App logins on the app's page); None where GitHub has
+        no such page (fine-grained tokens and GitHub App logins follow the organization's own SSO)."""
+        kind = integration.token_kind
+        if kind is TokenKind.GITHUB_CLASSIC:
+            return f"{self._web}/settings/tokens"
+        if kind is TokenKind.GITHUB_OAUTH_APP:
+            if self.login is not None:
+                return f"{self._web}/settings/connections/applications/{quote(self.login.client_id, safe='')}"
+            return f"{self._web}/settings/applications"
+        return None
 
     async def list_branches(
-        self, token: str, integration: Integration, repository_id: str, first: int
-    ) -> list[Branch]:
-        """The first ``first`` branches of the repository ``repository_id`` (its full name)."""
-        return await repositories.list_branches(self._http(token), self._api, repository_id, first)
+        self,
+        token: str,
+        integration: Integration,
+        repository_id: str,
+        *,
+        search: str | None = None,
+        previous: BranchListing | None = None,
+    ) -> BranchListing:
+        """Every branch of the repository ``repository_id`` (its full name), with protection, in one
+        round (``branches.py``). ``search`` is ignored (see ``searches_branches``)."""
+        return await branches.list_branches(self._http(token), self._api, repository_id, previous)
+
+    async def branches_starting_with(
+        self, token: str, integration: Integration, repository_id: str, prefix: str
+    ) -> list[Branch] | None:
+        """The branches starting with ``prefix`` through ``git/matching-refs`` (None: not known complete)."""
+        return await branches.branches_starting_with(self._http(token), self._api, repository_id, prefix)
 
     def _session(self, token: str) -> Session:
         return Session(self._http(token), self._api, self._web)

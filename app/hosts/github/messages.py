@@ -147,3 +147,19 @@ def message_of(response: httpx.Response) -> str:
         return ""
     message = body.get("message") if isinstance(body, dict) else None
     return message if isinstance(message, str) else ""
+
+
+def sso_partial_results(organizations: int, authorize_url: str | None) -> str:
+    """GitHub left out the repositories of organizations that use SAML SSO (``X-GitHub-SSO``)."""
+    which = "an organization" if organizations == 1 else f"{organizations} organizations"
+    where = (
+        f' Authorize it at {authorize_url} ("Configure SSO" next to the token, or "Grant" for the '
+        "app), then refresh the list."
+        if authorize_url
+        else " Sign in to the organization's single sign-on on GitHub, then refresh the list."
+    )
+    one = organizations == 1
+    return (
+        f"GitHub left out the repositories of {which} that {'uses' if one else 'use'} SAML single "
+        f"sign-on: this connection is not authorized for {'it' if one else 'them'} yet.{where}"
+    )

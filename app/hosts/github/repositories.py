@@ -1,4 +1,4 @@
-"""GitHub: which repositories an integration may deploy from, and their branches.
+"""GitHub: which repositories an integration may deploy from (branches: ``branches.py``).
 
 Which endpoint depends on how the integration was connected:
 
@@ -15,28 +15,48 @@ Pages are asked for in ``full_name`` order, not ``pushed``: the service sorts th
 and a stable upstream order means a push changes one page (one 200 among 304s on revalidation)
 instead of shifting every page, and cannot make a repository slip between pages while they are
 fetched concurrently.
+
+Under SAML SSO GitHub answers 200 with an organization's repositories left out and says so only in
+a header, ``X-GitHub-SSO: partial-results; organizations=ID1,ID2`` (provider-facts, "Learned
+since"): each page keeps the organizations it names, and the listing carries an
+``SSO_AUTHORIZATION_REQUIRED`` notice with the place where the user authorizes the connection.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-from app.domain.errors import NeedsReconnectError, NotFoundError, ProviderUnavailableError
-from app.domain.models import Branch, Integration, Repository, RepositoryAccess, TokenKind
+from app.domain.errors import NeedsReconnectError, ProviderUnavailableError
+from app.domain.models import (
+    AccessNotice,
+    AccessNoticeReason,
+    Integration,
+    Repository,
+    RepositoryAccess,
+    TokenKind,
+)
 from app.hosts.base import Listing
 from app.hosts.github import messages
-from app.hosts.github.constants import PER_PAGE
 from app.hosts.github.installations import PATH as INSTALLATIONS
 from app.hosts.github.installations import parse_installations
-from app.hosts.parsing import branch_list, parse_timestamp
+from app.hosts.notices import list_incomplete
+from app.hosts.parsing import parse_timestamp
 from app.net.client import HostHTTP
-from app.net.pagination import CheckResponse, PageContent, PageRecord, Paginator, gather_first_error
+from app.net.pagination import (
+    CheckResponse,
+    PageContent,
+    PageRecord,
+    Paginator,
+    ParsePage,
+    gather_first_error,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +64,10 @@ USER_REPOS = "/user/repos"
 # GitHub's own ``affiliation`` default, spelled out so a change of default cannot narrow the list.
 AFFILIATION = "owner,collaborator,organization_member"
 SELECTED = "selected"
+SSO_HEADER = "x-github-sso"
+# Organization ids (or logins) as X-GitHub-SSO names them; anything else is not passed on.
+_ORGANIZATION = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,38}")
+MAX_HIDDEN_ORGANIZATIONS = 100
 
 
 class NotFoundAtHost(ProviderUnavailableError):
@@ -71,19 +95,65 @@ def check_listing_response(host: str) -> CheckResponse:
     return check
 
 
+def sso_hidden_organizations(response: httpx.Response) -> tuple[str, ...] | None:
+    """The organizations ``X-GitHub-SSO: partial-results; organizations=…`` says were left out.
+
+    None when the header is absent (a bare 304 says nothing); ``()`` when it names none.
+    """
+    header = response.headers.get(SSO_HEADER)
+    if header is None:
+        return None
+    kind, *attributes = (part.strip() for part in header.split(";"))
+    if kind.lower() != "partial-results":
+        return ()
+    found: list[str] = []
+    for attribute in attributes:
+        name, _, value = attribute.partition("=")
+        if name.strip().lower() == "organizations":
+            found += [o.strip() for o in value.split(",") if _ORGANIZATION.fullmatch(o.strip())]
+    return tuple(dict.fromkeys(found))[:MAX_HIDDEN_ORGANIZATIONS]
+
+
+def listing_notices(
+    pages: Sequence[PageRecord], *, complete: bool, sso_url: str | None
+) -> tuple[AccessNotice, ...]:
+    """What the user should know about a listing made of ``pages`` (see the module docstring)."""
+    notices: list[AccessNotice] = []
+    hidden = tuple(dict.fromkeys(o for page in pages for o in page.hidden_organizations))
+    if hidden:
+        notices.append(
+            AccessNotice(
+                reason=AccessNoticeReason.SSO_AUTHORIZATION_REQUIRED,
+                message=messages.sso_partial_results(len(hidden), sso_url),
+                url=sso_url,
+                organizations=hidden[:MAX_HIDDEN_ORGANIZATIONS],
+            )
+        )
+    if not complete:
+        listed = len({r.id for page in pages for r in page.repositories})
+        notices.append(list_incomplete("GitHub", listed, host_searches=False))
+    return tuple(notices)
+
+
 async def list_repositories(
-    http: HostHTTP, api: str, integration: Integration, previous: Listing | None
+    http: HostHTTP, api: str, integration: Integration, previous: Listing | None, *, sso_url: str | None
 ) -> Listing:
-    """Every repository the integration reaches, page by page with ETags (see the module docstring)."""
-    paginator = Paginator(http, api, check=check_listing_response(http.host))
+    """Every repository the integration reaches, page by page with ETags (see the module docstring).
+
+    ``sso_url``: where this kind of connection is authorized for an organization's SAML SSO.
+    """
+    paginator = Paginator(http, api, check=check_listing_response(http.host), hidden=sso_hidden_organizations)
     before = previous.pages if previous else ()
     if integration.token_kind is TokenKind.GITHUB_APP:
-        return await _installations_listing(paginator, integration, before)
-    params: dict[str, str | int] = {"sort": "full_name"}
-    if integration.token_kind is not TokenKind.GITHUB_FINE_GRAINED:
-        params["affiliation"] = AFFILIATION
-    result = await paginator.walk(USER_REPOS, params, parse_repository_list, before)
-    return Listing(pages=tuple(result.pages), complete=result.complete)
+        listing = await _installations_listing(paginator, integration, before)
+    else:
+        params: dict[str, str | int] = {"sort": "full_name"}
+        if integration.token_kind is not TokenKind.GITHUB_FINE_GRAINED:
+            params["affiliation"] = AFFILIATION
+        result = await paginator.walk(USER_REPOS, params, parse_repository_list, before)
+        listing = Listing(pages=tuple(result.pages), complete=result.complete)
+    notices = listing_notices(listing.pages, complete=listing.complete, sso_url=sso_url)
+    return replace(listing, notices=notices)
 
 
 async def _installations_listing(
@@ -94,14 +164,21 @@ async def _installations_listing(
         known = list(integration.resource.ids)
     # Installations seen by the previous listing are as good a guess as those from the connection.
     known += [ref for p in before if p.stream == INSTALLATIONS for ref in p.references if ref not in known]
+    cut_short = False
+
+    async def walk(stream: str, parse: ParsePage) -> list[PageRecord]:
+        nonlocal cut_short
+        result = await paginator.walk(stream, {}, parse, before)
+        cut_short = cut_short or not result.complete
+        return result.pages
 
     async def discover() -> list[PageRecord]:
-        return (await paginator.walk(INSTALLATIONS, {}, _parse_installations, before)).pages
+        return await walk(INSTALLATIONS, _parse_installations)
 
     async def repositories_of(installation_id: str) -> list[PageRecord]:
         stream = f"{INSTALLATIONS}/{quote(installation_id, safe='')}/repositories"
         try:
-            return (await paginator.walk(stream, {}, _parse_installation_repositories, before)).pages
+            return await walk(stream, _parse_installation_repositories)
         except NotFoundAtHost:
             logger.info("github: installation %s is gone; skipping it", installation_id)
             return []
@@ -123,6 +200,7 @@ async def _installations_listing(
     return Listing(
         pages=tuple(pages),
         repository_access=RepositoryAccess.SELECTED if selected else RepositoryAccess.ALL,
+        complete=not cut_short,
     )
 
 
@@ -181,6 +259,7 @@ def parse_repository_entry(raw: Any) -> RepositoryEntry | None:
     login = owner.get("login") if isinstance(owner, Mapping) else None
     owner_id = owner.get("id") if isinstance(owner, Mapping) else None
     permissions = raw.get("permissions")
+    admin = isinstance(permissions, Mapping) and permissions.get("admin") is True
     default_branch = raw.get("default_branch")
     repository = Repository(
         # The full name is what every repository endpoint is addressed by (Repository.branches).
@@ -195,30 +274,11 @@ def parse_repository_entry(raw: Any) -> RepositoryEntry | None:
         pushed_at=parse_timestamp(raw.get("pushed_at")),
         archived=bool(raw.get("archived")),
         fork=bool(raw.get("fork")),
+        # Webhooks and deploy keys need admin rights on the repository (provider-facts, "Learned since").
+        viewer_can_administer=admin,
     )
     return RepositoryEntry(
         repository=repository,
         owner_id=owner_id if isinstance(owner_id, int) and not isinstance(owner_id, bool) else None,
-        admin=isinstance(permissions, Mapping) and permissions.get("admin") is True,
-    )
-
-
-async def list_branches(http: HostHTTP, api: str, repository_id: str, first: int) -> list[Branch]:
-    """The first ``first`` (at most 100) branches of ``owner/name``, in GitHub's (alphabetical) order."""
-    owner, _, name = repository_id.partition("/")
-    if not owner or not name:
-        raise NotFoundError("No repository with this id.")
-    url = f"{api}/repos/{quote(owner, safe='')}/{quote(name, safe='')}/branches"
-    response = await http.get(url, params={"per_page": max(1, min(first, PER_PAGE))})
-    if response.status_code == 409:
-        return []  # an empty repository has no branches yet
-    # 404: gone, renamed away, or no longer covered by the token (GitHub answers 404, not 403).
-    return branch_list(
-        response,
-        http,
-        host_name="GitHub",
-        sha_field="sha",
-        gone=messages.REPOSITORY_GONE,
-        reconnect=messages.RECONNECT,
-        first=first,
+        admin=admin,
     )

@@ -8,8 +8,8 @@ service's authorization server), ``messages`` and ``constants``.
 from __future__ import annotations
 
 from app.domain.models import Branch, GitProvider, HostEndpoint, Integration, TokenKind, VerifiedToken
-from app.hosts.base import Listing
-from app.hosts.gitlab import repositories
+from app.hosts.base import BranchListing, Listing
+from app.hosts.gitlab import branches, repositories
 from app.hosts.gitlab.constants import API_PATH
 from app.hosts.gitlab.tokens import TokenCheck, sanitised
 from app.hosts.oauth import AuthorizationServer
@@ -42,6 +42,7 @@ class GitLabHost:
 
     # GitLab searches names and paths itself (``search=``): one search costs a page or two, not the list.
     searches_repositories = True
+    searches_branches = True
 
     def __init__(
         self, upstream: Upstream, endpoint: HostEndpoint, *, login: AuthorizationServer | None = None
@@ -86,11 +87,24 @@ class GitLabHost:
         return await repositories.list_repositories(http, self._api_url, integration, search, previous)
 
     async def list_branches(
-        self, token: str, integration: Integration, repository_id: str, first: int
-    ) -> list[Branch]:
-        """The first ``first`` branches of the project ``repository_id`` (its numeric id)."""
+        self,
+        token: str,
+        integration: Integration,
+        repository_id: str,
+        *,
+        search: str | None = None,
+        previous: BranchListing | None = None,
+    ) -> BranchListing:
+        """The branches of the project ``repository_id`` (its numeric id) that GitLab finds for
+        ``search`` (a superset: operators are not sent, see ``branches.py``), revalidated by ETag."""
         http = self._http(token, oauth=integration.token_kind is TokenKind.GITLAB_OAUTH)
-        return await repositories.list_branches(http, self._api_url, repository_id, first)
+        return await branches.list_branches(http, self._api_url, repository_id, search, previous)
+
+    async def branches_starting_with(
+        self, token: str, integration: Integration, repository_id: str, prefix: str
+    ) -> list[Branch] | None:
+        """None: GitLab searches by itself (``searches_branches``), one request either way."""
+        return None
 
     def _http(self, token: str, *, oauth: bool) -> HostHTTP:
         auth = {"Authorization": f"Bearer {token}"} if oauth else {"PRIVATE-TOKEN": token}

@@ -1,4 +1,4 @@
-"""GitLab: which projects an integration may deploy from, and their branches.
+"""GitLab: which projects an integration may deploy from (branches: ``branches.py``).
 
 - Personal and OAuth tokens: ``/projects?membership=true&min_access_level=40`` — projects where the
   user is Maintainer or higher, whether directly or through a group (subgroups included).
@@ -11,7 +11,15 @@ and ``forked_from_project``, which the picker shows; the full representation is 
 Pages are asked for in ``id`` order rather than by ``last_activity_at``: the service sorts the
 whole list itself, and a stable order means activity on one project changes one page (the others
 revalidate as 304s) and cannot shift projects between pages while they are fetched concurrently.
-A search is done by GitLab (``search=``), which matches names and paths across the whole list.
+A search is done by GitLab (``search=``), which matches names and paths across the whole list;
+``search_namespaces=true`` makes it match group paths too, so "payments" finds
+``acme/payments/api`` as GitHub's local filter on ``owner/name`` would (provider-facts, "Learned
+since").
+
+``viewerCanAdminister``: every project listed with ``min_access_level=40`` is one where the user is
+Maintainer or higher, which is what hooks and deploy tokens need; the one project of a project token
+says so in ``permissions`` (the higher of project and group access; both may be null when access
+is inherited, then the listing's filter is all there is to go by).
 """
 
 from __future__ import annotations
@@ -22,12 +30,13 @@ from urllib.parse import quote
 
 import httpx
 
-from app.domain.errors import NeedsReconnectError, NotFoundError, ProviderUnavailableError
-from app.domain.models import Branch, Integration, Repository, TokenKind
+from app.domain.errors import NeedsReconnectError, ProviderUnavailableError
+from app.domain.models import AccessNotice, Integration, Repository, TokenKind
 from app.hosts.base import Listing
 from app.hosts.gitlab import messages
-from app.hosts.gitlab.constants import MAINTAINER, PER_PAGE
-from app.hosts.parsing import branch_list, parse_timestamp
+from app.hosts.gitlab.constants import MAINTAINER
+from app.hosts.notices import list_incomplete
+from app.hosts.parsing import parse_timestamp
 from app.net.client import HostHTTP, json_body
 from app.net.pagination import CheckResponse, PageContent, PageRecord, Paginator
 
@@ -86,8 +95,13 @@ async def list_repositories(
         return Listing(pages=(page,))
     if search:
         params["search"] = search
+        params["search_namespaces"] = "true"
     result = await paginator.walk(stream, params, parse_project_list, before)
-    return Listing(pages=tuple(result.pages), complete=result.complete)
+    notices: tuple[AccessNotice, ...] = ()
+    if not result.complete:
+        listed = len({r.id for page in result.pages for r in page.repositories})
+        notices = (list_incomplete("GitLab", listed, host_searches=True),)
+    return Listing(pages=tuple(result.pages), complete=result.complete, notices=notices)
 
 
 async def _single_project(paginator: Paginator, stream: str, before: tuple[PageRecord, ...]) -> PageRecord:
@@ -95,7 +109,7 @@ async def _single_project(paginator: Paginator, stream: str, before: tuple[PageR
     response = await paginator.get(stream, {}, stored.etag if stored else None)
     if response.status_code == 304 and stored is not None:
         return PageRecord(stream, 1, stored.etag, stored.repositories, fetched=False)
-    repo = parse_project(json_body(response, paginator.host))
+    repo = parse_project(json_body(response, paginator.host), listed_as_maintainer=False)
     return PageRecord(stream, 1, response.headers.get("etag"), (repo,) if repo else ())
 
 
@@ -105,14 +119,32 @@ def _matches(page: PageRecord, search: str) -> bool:
 
 
 def parse_project_list(body: Any) -> PageContent:
-    """One page of a project list."""
+    """One page of a project list asked for with ``min_access_level=40`` (Maintainer or higher)."""
     if not isinstance(body, list):
         raise ProviderUnavailableError("GitLab answered with an unexpected project list; try again later.")
-    return PageContent(repositories=tuple(r for r in map(parse_project, body) if r is not None))
+    projects = (parse_project(raw, listed_as_maintainer=True) for raw in body)
+    return PageContent(repositories=tuple(r for r in projects if r is not None))
 
 
-def parse_project(raw: Any) -> Repository | None:
-    """A ``Repository`` from GitLab's project JSON; None for an entry without the fields a picker needs."""
+def access_level(raw: Mapping[str, Any]) -> int | None:
+    """The higher of ``permissions.project_access`` and ``group_access`` levels; None when neither says."""
+    permissions = raw.get("permissions")
+    if not isinstance(permissions, Mapping):
+        return None
+    levels = []
+    for kind in ("project_access", "group_access"):
+        access = permissions.get(kind)
+        level = access.get("access_level") if isinstance(access, Mapping) else None
+        if isinstance(level, int) and not isinstance(level, bool):
+            levels.append(level)
+    return max(levels, default=None)
+
+
+def parse_project(raw: Any, *, listed_as_maintainer: bool) -> Repository | None:
+    """A ``Repository`` from GitLab's project JSON; None for an entry without the fields a picker needs.
+
+    ``listed_as_maintainer``: the project came from a list filtered by ``min_access_level=40``.
+    """
     if not isinstance(raw, dict) or not isinstance(raw.get("id"), int):
         return None
     path, name = raw.get("path_with_namespace"), raw.get("name")
@@ -137,23 +169,5 @@ def parse_project(raw: Any) -> Repository | None:
         pushed_at=parse_timestamp(raw.get("last_activity_at")),
         archived=bool(raw.get("archived")),
         fork=isinstance(raw.get("forked_from_project"), dict),
-    )
-
-
-async def list_branches(http: HostHTTP, api: str, repository_id: str, first: int) -> list[Branch]:
-    """The first ``first`` (at most 100) branches of the project, in GitLab's (alphabetical) order."""
-    if not repository_id.isdigit():
-        raise NotFoundError("No repository with this id.")
-    response = await http.get(
-        f"{api}/projects/{repository_id}/repository/branches",
-        params={"per_page": max(1, min(first, PER_PAGE))},
-    )
-    return branch_list(
-        response,
-        http,
-        host_name="GitLab",
-        sha_field="id",
-        gone=messages.PROJECT_GONE,
-        reconnect=messages.RECONNECT,
-        first=first,
+        viewer_can_administer=listed_as_maintainer or (access_level(raw) or 0) >= MAINTAINER,
     )
