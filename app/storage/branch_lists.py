@@ -23,6 +23,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from app.domain.models import Branch
 from app.hosts.base import BranchListing
 from app.net.pagination import PageRecord
+from app.storage.durability import Durability
 from app.storage.mongo import Database, Document, unavailable_on_failure
 
 KEEP_BRANCH_LIST = timedelta(days=1)
@@ -44,7 +45,10 @@ class BranchListStore:
     """Branch lists by (integration, key): ``load``, ``save``."""
 
     def __init__(self, database: Database, *, memo_size: int = MEMO_SIZE) -> None:
-        self._collection: AsyncCollection[Document] = database.db["repository_cache"]
+        # Lost in a crash or a failover, a branch list is read from the host again: w:1 is enough.
+        self._collection: AsyncCollection[Document] = database.collection(
+            "repository_cache", Durability.REBUILDABLE
+        )
         self._memo: OrderedDict[tuple[str, str, str], BranchListing] = OrderedDict()
         self._memo_size = memo_size
 
