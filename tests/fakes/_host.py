@@ -77,6 +77,8 @@ class FakeHost:
         # the fake does not refuse a burst, it measures it (make overlap visible with ``delay``).
         self.writes_in_flight = 0
         self.max_writes_in_flight = 0
+        # Called with each request as it arrives (before the delay), e.g. to see what else is in flight.
+        self.on_arrival: Callable[[RecordedRequest], None] | None = None
         self.router = Router()
         self._faults: deque[Fault] = deque()
         self._clock_offset = 0.0
@@ -257,6 +259,8 @@ class HostMiddleware:
                 self.fake.max_writes_in_flight = max(
                     self.fake.max_writes_in_flight, self.fake.writes_in_flight
                 )
+        if self.fake.on_arrival is not None:
+            self.fake.on_arrival(entry)
         try:
             if self.fake.delay > 0:
                 await asyncio.sleep(self.fake.delay)
