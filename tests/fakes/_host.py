@@ -57,6 +57,7 @@ class Fault:
     path_prefix: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
+    exact: bool = False  # only the path equal to ``path_prefix``, not those below it
 
 
 class FakeHost:
@@ -123,11 +124,12 @@ class FakeHost:
         path_prefix: str = "",
         headers: dict[str, str] | None = None,
         body: Any = None,
+        exact: bool = False,
     ) -> None:
-        """The next ``count`` requests answer ``status`` (with optional headers/JSON body, e.g. a secondary limit)."""
-        self._queue(
-            count, Fault("fail", status=status, path_prefix=path_prefix, headers=headers or {}, body=body)
-        )
+        """The next ``count`` requests answer ``status`` (with optional headers/JSON body, e.g. a secondary
+        limit); ``exact``: only requests for the path ``path_prefix`` itself."""
+        fault = Fault("fail", status=status, path_prefix=path_prefix, headers=headers or {}, body=body, exact=exact)
+        self._queue(count, fault)
 
     def hang_next(self, seconds: float, count: int = 1, *, path_prefix: str = "") -> None:
         self._queue(count, Fault("hang", seconds=seconds, path_prefix=path_prefix))
@@ -152,7 +154,7 @@ class FakeHost:
     def _take_fault(self, path: str) -> Fault | None:
         with self.lock:
             for fault in self._faults:
-                if path.startswith(fault.path_prefix):
+                if path == fault.path_prefix if fault.exact else path.startswith(fault.path_prefix):
                     self._faults.remove(fault)
                     return fault
         return None
