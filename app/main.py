@@ -64,8 +64,7 @@ def create_app(settings: Settings, seams: Seams | None = None) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def oauth_callback_endpoint(request: Request) -> Response:
-        services = services_of(request)
-        return await oauth_callback(request, services.connect_login, services.metrics)
+        return await oauth_callback(request, services_of(request).connect_login)
 
     async def metrics(request: Request) -> Response:
         body, content_type = services_of(request).metrics.exposition(request.headers.get("accept"))

@@ -1,7 +1,9 @@
 """Shared by the login (OAuth) tests: fake hosts on loopback, the service in process, and a "browser".
 
-The browser follows the authorization URL to the fake host (a real request over loopback, redirects
-not followed), reads where the host sends it back, and brings that callback URL to the service.
+The browser follows the authorization URL to the fake host (a real request over loopback), brings
+each redirect back to the service's ``/oauth/callback`` and on to the host again (the second leg of a
+GitHub App installation), until the service sends it to ``returnTo`` (or answers a page). There the
+frontend, signed in, calls ``completeGitOAuth`` with what the callback handed on.
 """
 
 from __future__ import annotations
@@ -163,11 +165,48 @@ class Service:
         """The browser bringing the host's redirect to ``/oauth/callback``."""
         return await self.http.get(location)
 
+    async def follow(self, url: str, visited: list[str] | None = None) -> httpx.Response:
+        """The browser from ``url`` through the hosts and the callback: the service's last answer.
+
+        Stops at the first answer that is not a redirect to a host or to the callback (the redirect
+        to ``returnTo``, or a page). ``visited`` collects every URL the browser asked for.
+        """
+        hosts = (self.settings.github_url, self.settings.gitlab_url)
+        async with httpx.AsyncClient() as browser:
+            for _ in range(10):
+                if visited is not None:
+                    visited.append(url)
+                on_service = url.startswith(CALLBACK)
+                response = await (self.http.get(url) if on_service else browser.get(url))
+                location = response.headers.get("location")
+                if response.status_code != 302 or location is None:
+                    assert on_service, f"the host answered {response.status_code}: {response.text}"
+                    return response
+                if not (location.startswith(CALLBACK) or location.startswith(hosts)):
+                    assert on_service, f"the host sent the browser elsewhere: {location}"
+                    return response
+                url = location
+        raise AssertionError("the browser was redirected in circles")
+
+    async def arrive(
+        self, provider: str, return_to: str | None = RETURN_TO, *, user: str = "alice"
+    ) -> tuple[dict[str, Any], httpx.Response]:
+        """``connectGitOAuth`` as ``user``, then the browser until the service sends it on."""
+        authorization = await self.start(provider, return_to, user=user)
+        return authorization, await self.follow(authorization["authorizationUrl"])
+
+    async def complete(self, values: dict[str, Any], *, user: str = "alice") -> dict[str, Any]:
+        """``completeGitOAuth`` as ``user`` (the signed-in frontend) with ``values``."""
+        data = await self.execute(COMPLETE_OAUTH, {"input": values}, user=user)
+        result: dict[str, Any] = data["completeGitOAuth"]
+        return result
+
     async def login(
         self, provider: str, return_to: str | None = RETURN_TO, *, user: str = "alice"
-    ) -> httpx.Response:
-        authorization = await self.start(provider, return_to, user=user)
-        return await self.callback(await self.visit_host(authorization["authorizationUrl"]))
+    ) -> dict[str, Any]:
+        """The whole sign-in as the frontend does it: the ``completeGitOAuth`` result."""
+        _, response = await self.arrive(provider, return_to, user=user)
+        return await self.complete(handed_on(response), user=user)
 
     async def integrations(self, *, user: str = "alice") -> list[dict[str, Any]]:
         data = await self.execute(INTEGRATIONS, user=user)
@@ -205,9 +244,16 @@ def query_of(url: str) -> dict[str, str]:
     return {key: values[0] for key, values in parse_qs(urlsplit(url).query, keep_blank_values=True).items()}
 
 
-def integration_id_from(response: httpx.Response) -> str:
-    """The integration id the callback redirected to ``returnTo`` with."""
+def handed_on(response: httpx.Response) -> dict[str, str]:
+    """What the callback handed on to ``returnTo``: ``state``, ``code`` and maybe ``installationId``."""
     assert response.status_code == 302, response.text
     params = query_of(response.headers["location"])
-    assert "integration" in params, response.headers["location"]
-    return params["integration"]
+    assert "code" in params and "state" in params, response.headers["location"]
+    return {k: params[k] for k in ("state", "code", "installationId") if k in params}
+
+
+def integration_id_from(result: dict[str, Any]) -> str:
+    """The id of the integration a ``completeGitOAuth`` result is (asserted to be one)."""
+    assert result["__typename"] == "Integration", result
+    integration_id: str = result["id"]
+    return integration_id

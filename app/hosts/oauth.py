@@ -3,8 +3,10 @@ where "Connect with …" sends the user, and the token endpoint behind it (code 
 revocation). Each host subclasses ``AuthorizationServer`` in its package (``hosts/github/oauth.py``,
 ``hosts/gitlab/oauth.py``); services reach it as ``GitHost.login``.
 
-Every flow carries a PKCE S256 challenge and every exchange the verifier (GitHub ignores it on the
-installation page; sending it there is harmless). Query strings and bodies are built with authlib's
+Every code the service exchanges was issued for its own PKCE S256 challenge, and every exchange sends
+the verifier. A GitHub App login starts at the app's installation page, which takes no challenge:
+its setup redirect is followed by ``user_authorization_url`` (the authorization with the challenge),
+and a code GitHub hands out during the installation is never exchanged. Query strings and bodies are built with authlib's
 OAuth 2 primitives; the requests go through ``HostHTTP`` on the shared client like every other call
 to a Git host, so the SSRF guard, the no-redirect rule, rate-limit handling and messages that never
 contain a URL apply here too. authlib's ``AsyncOAuth2Client`` is not used because it is a client of
@@ -114,6 +116,19 @@ class AuthorizationServer(abc.ABC):
     @abc.abstractmethod
     def authorization_url(self, *, state: str, code_verifier: str, redirect_uri: str) -> str:
         """Where to send the user's browser to log in (and choose repositories)."""
+
+    @property
+    def installs_first(self) -> bool:
+        """True when ``authorization_url`` is an app installation page (a GitHub App), not the authorization.
+
+        Its setup redirect comes back to the callback, which sends the browser on to
+        ``user_authorization_url``.
+        """
+        return False
+
+    def user_authorization_url(self, *, state: str, code_verifier: str, redirect_uri: str) -> str:
+        """The authorization itself, with the PKCE challenge of ``code_verifier``."""
+        return self.authorization_url(state=state, code_verifier=code_verifier, redirect_uri=redirect_uri)
 
     @property
     @abc.abstractmethod

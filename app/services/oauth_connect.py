@@ -1,10 +1,21 @@
-"""Connect by login: start at the host's authorization page, finish when the host sends the user back.
+"""Connect by login: start at the host's authorization page; only the user who started finishes.
 
 ``ConnectByLogin.start`` stores a pending sign-in under a random ``state`` (32 bytes, single use,
 bound to the caller, 10 minutes) with its PKCE verifier and where the browser returns to, and answers
-the host's authorization URL. The host sends the browser to ``{PUBLIC_URL}/oauth/callback`` (or the
-frontend calls ``completeGitOAuth``); ``claim`` uses the state up and ``finish`` exchanges the code, checks the token exactly as a pasted one would be checked, and only then
+the host's authorization URL. The host sends the browser to ``{PUBLIC_URL}/oauth/callback``, which
+never finishes anything: it cannot know which platform user the browser belongs to, so finishing
+there would let anyone who starts a login and forwards the host's URL collect a victim's account.
+It hands ``state`` and ``code`` on to ``returnTo`` (``app.oauth_callback``), and the frontend, signed
+in, calls ``completeGitOAuth``: ``complete`` uses up the state only when it is the caller's, exchanges
+the code with the verifier, checks the token exactly as a pasted one would be checked, and only then
 stores the integration. Nothing is stored when any step fails.
+
+GitHub App: the login starts at the app's installation page, which takes no PKCE challenge. Its
+setup redirect (``installation_id``, ``setup_action``) comes back to the callback, which notes the
+installation on the state (``continue_after_installation``) and sends the browser on to the
+authorization with the challenge; only a code from there is exchanged. A code GitHub issued during
+the installation ("Request user authorization (OAuth) during installation") was issued without our
+challenge: it is remembered and never exchanged, whatever state it is later presented with.
 """
 
 from __future__ import annotations
@@ -23,7 +34,7 @@ from app.domain.errors import (
     OAuthExchangeError,
     ProviderUnavailableError,
 )
-from app.domain.models import AuthMethod, GitProvider, Integration, TokenKind
+from app.domain.models import AuthMethod, GitProvider, Integration
 from app.hosts.registry import HostRegistry
 from app.metrics import Metrics, error_code
 from app.services.clock import Clock
@@ -124,11 +135,71 @@ class ConnectByLogin:
         url = server.authorization_url(state=state, code_verifier=verifier, redirect_uri=pending.redirect_uri)
         return Authorization(url=url, state=state, expires_at=pending.expires_at)
 
-    async def claim(self, state: str, *, owner: str | None = None) -> PendingAuthorization:
-        """Use the sign-in's state up; ``InvalidOAuthStateError`` when it is unknown, used, expired or not ``owner``'s.
+    async def returned(self, state: str) -> PendingAuthorization:
+        """The sign-in the host sent the browser back for, without using it up (the callback's view).
 
-        ``owner`` is None on the callback, where the browser carries no JWT and the state alone says
-        whose sign-in it is.
+        Raises ``InvalidOAuthStateError`` (unknown, used or expired) or ``ServiceUnavailableError``.
+        """
+        if not _STATE_FORMAT.fullmatch(state or ""):
+            raise InvalidOAuthStateError()
+        pending = await self._states.find(state, self._clock())
+        if pending is None:
+            raise InvalidOAuthStateError()
+        return pending
+
+    async def continue_after_installation(
+        self, state: str | None, installation_id: str | None, code: str | None
+    ) -> str:
+        """A GitHub App's setup redirect: where to send the browser next (the authorization with PKCE).
+
+        ``installation_id`` is kept with the state (GitHub confirms it later through the user's
+        token); ``code``, issued without our challenge, is remembered so that it is never exchanged.
+        Raises ``InvalidOAuthStateError`` for a state that is unknown, used, expired or not a GitHub
+        App sign-in.
+        """
+        now = self._clock()
+        usable_state = state is not None and _STATE_FORMAT.fullmatch(state) is not None
+        pending = None
+        if usable_state and state is not None:
+            pending = await self._states.note_installation(
+                state, now, _installation_id(installation_id), code or None
+            )
+        if pending is None:
+            if code:
+                await self._states.remember_installation_code(code, now)
+            if state is None:
+                raise InvalidOAuthStateError(
+                    "GitHub finished the installation without saying which sign-in it belongs to: "
+                    "connect again from the app to finish."
+                )
+            raise InvalidOAuthStateError()
+        server = self._hosts.login_at(self._hosts.default_endpoint(pending.provider))
+        if server is None or not server.installs_first or server.host != pending.host:
+            raise InvalidOAuthStateError(
+                "This sign-in was not started as a GitHub App installation: start again from the app."
+            )
+        assert state is not None
+        return server.user_authorization_url(
+            state=state, code_verifier=pending.code_verifier, redirect_uri=pending.redirect_uri
+        )
+
+    async def end(self, state: str) -> PendingAuthorization | None:
+        """Use the state up because the flow ended at the host (cancelled, refused, awaiting approval).
+
+        None when it is unknown, used or expired (nothing to end).
+        """
+        if not _STATE_FORMAT.fullmatch(state or ""):
+            return None
+        return await self._states.consume(state, self._clock())
+
+    async def complete(
+        self, owner: str, state: str, code: str | None, installation_id: str | None
+    ) -> Integration:
+        """``completeGitOAuth``: use up ``owner``'s state, exchange ``code``, check and store the login.
+
+        Raises ``InvalidOAuthStateError`` (unknown, used, expired or another user's: then it is not
+        used up), ``OAuthExchangeError``, ``MissingPermissionsError``, ``InsufficientRoleError`` or
+        ``ProviderUnavailableError``; nothing is stored when it raises.
         """
         try:
             if not _STATE_FORMAT.fullmatch(state or ""):
@@ -140,31 +211,22 @@ class ConnectByLogin:
             # Which host the sign-in was for is unknown without a valid state.
             self._metrics.connect_attempt(None, AuthMethod.OAUTH.value, None, error_code(exc))
             raise
-        return pending
-
-    async def finish(
-        self, pending: PendingAuthorization, code: str | None, installation_id: str | None
-    ) -> Integration:
-        """Exchange ``code``, check the token like a pasted one, and store the integration for its owner.
-
-        Raises ``OAuthExchangeError``, ``MissingPermissionsError``, ``InsufficientRoleError`` or
-        ``ProviderUnavailableError``; nothing is stored when it raises.
-        """
         provider, method, kind = pending.provider.value, AuthMethod.OAUTH.value, pending.token_kind.value
         try:
-            integration = await self._exchange_and_store(pending, code, installation_id)
+            integration = await self._exchange_and_store(
+                pending, code, _installation_id(installation_id) or pending.installation_id
+            )
         except Exception as exc:
             self._metrics.connect_attempt(provider, method, kind, error_code(exc))
             raise
         self._metrics.connect_attempt(provider, method, kind, "connected")
         return integration
 
-    async def complete(
-        self, owner: str, state: str, code: str | None, installation_id: str | None
-    ) -> Integration:
-        """``completeGitOAuth``: claim ``owner``'s state, then finish the sign-in."""
-        pending = await self.claim(state, owner=owner)
-        return await self.finish(pending, code, installation_id)
+    def ended_at_host(self, pending: PendingAuthorization, code: str) -> None:
+        """Count a sign-in the host ended (``ACCESS_DENIED``, ``INSTALLATION_PENDING_APPROVAL``, ...)."""
+        self._metrics.connect_attempt(
+            pending.provider.value, AuthMethod.OAUTH.value, pending.token_kind.value, code
+        )
 
     async def _exchange_and_store(
         self, pending: PendingAuthorization, code: str | None, installation_id: str | None
@@ -179,21 +241,26 @@ class ConnectByLogin:
             )
         if not code:
             raise OAuthExchangeError(
-                f"{server.name} did not send a sign-in code back. "
-                + (
-                    "The GitHub App must request user authorization during installation; ask the operator."
-                    if pending.token_kind is TokenKind.GITHUB_APP
-                    else "Start again."
-                ),
-                reason="missing_code",
+                f"{server.name} did not send a sign-in code back. Start again.", reason="missing_code"
+            )
+        if server.installs_first and not pending.authorization_started:
+            # The code can only be one GitHub issued during the installation, without our challenge.
+            raise OAuthExchangeError(
+                "GitHub has not sent this sign-in back to the service after the installation: the GitHub "
+                f"App's Setup URL must be {self._redirect_uri}. Start again.",
+                reason="installation_not_returned",
+            )
+        if await self._states.is_installation_code(code):
+            raise OAuthExchangeError(
+                "This sign-in code was issued during a GitHub App installation, without this service's "
+                "PKCE challenge, so it is never exchanged. Start again.",
+                reason="installation_code",
             )
         grant = await server.exchange_code(
             code, code_verifier=pending.code_verifier, redirect_uri=pending.redirect_uri
         )
         try:
-            verified = await host.verify_login(
-                grant.access_token, pending.token_kind, _installation_id(installation_id)
-            )
+            verified = await host.verify_login(grant.access_token, pending.token_kind, installation_id)
         except InvalidTokenError as exc:
             raise OAuthExchangeError(
                 f"{server.name} issued a token it then did not accept; start again.",

@@ -187,6 +187,8 @@ class Database:
         await states.create_index([("state", ASCENDING)], unique=True, name="state_unique")
         # Clean-up only: validity is checked in the query, the TTL monitor may run late.
         await states.create_index([("expiresAt", ASCENDING)], expireAfterSeconds=3600, name="expired_cleanup")
+        # Codes from GitHub App installation redirects, never to be exchanged (storage.oauth_states).
+        await states.create_index([("installationCodes", ASCENDING)], sparse=True, name="installation_codes")
         cache = self.db["repository_cache"]
         await cache.create_index(
             [("integrationId", ASCENDING), ("key", ASCENDING)], unique=True, name="entry_unique"

@@ -362,11 +362,12 @@ async def test_logins_count_as_oauth_connect_attempts(settings: Settings, login_
         integration_id_from(await service.login("GITHUB"))
         connected = await scrape(service.http)
         login_hosts.github.deny_authorization = True
-        denied_response = await service.login("GITHUB")
+        _, denied_response = await service.arrive("GITHUB")
         denied = await scrape(service.http)
         forged = await service.callback(
             f"{service.settings.public_url}/oauth/callback?state={'s' * 43}&code=x"
         )
+        await service.complete({"state": "s" * 43, "code": "x"})
         refused_state = await scrape(service.http)
 
     assert connected.moved(before, CONNECTS, **oauth_app, result="connected") == 1

@@ -1,5 +1,8 @@
 """Connect with GitHub, end to end: the service in process, a fake GitHub on loopback that checks the
 state round trip, ``redirect_uri``, the client secret and the PKCE verifier as GitHub does.
+
+The callback only hands ``state`` and ``code`` on to ``returnTo``; the signed-in frontend finishes
+with ``completeGitOAuth`` (tests/security/test_login_binding.py has the attacks this prevents).
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from tests.oauth_support import (
     APP_SLUG,
     CALLBACK,
     COMPLETE_OAUTH,
+    RETURN_TO,
     FakeHosts,
     Service,
     fake_hosts,
+    handed_on,
     integration_id_from,
     login_settings,
     open_service,
@@ -61,10 +66,15 @@ async def complete(service: Service, user: str = "alice", **values: Any) -> dict
     return result
 
 
+async def code_for(service: Service, authorization: dict[str, Any]) -> str:
+    """The browser at GitHub: the code it comes back with (not yet brought to the service)."""
+    return query_of(await service.visit_host(authorization["authorizationUrl"]))["code"]
+
+
 # --- OAuth App ------------------------------------------------------------------------------------
 
 
-async def test_oauth_app_login_redirects_back_with_the_integration_and_stores_it_encrypted(
+async def test_oauth_app_login_hands_the_code_to_the_frontend_which_completes_it(
     service: Service, hosts: FakeHosts
 ) -> None:
     authorization = await service.start("GITHUB")
@@ -87,10 +97,17 @@ async def test_oauth_app_login_redirects_back_with_the_integration_and_stores_it
     assert response.status_code == 302
     back = response.headers["location"]
     assert back.startswith("https://app.example.com/settings/git?")
-    assert query_of(back) == {"tab": "integrations", "integration": query_of(back)["integration"]}
+    assert query_of(back) == {"tab": "integrations", "state": authorization["state"], "code": code}
     assert response.headers["referrer-policy"] == "no-referrer"
+    assert response.headers["cache-control"] == "no-store"
+    assert await service.integrations() == [], "the callback connects nothing by itself"
+    state_doc = await service.db["oauth_states"].find_one({})
+    assert state_doc["usedAt"] is None
+
+    result = await complete(service, **handed_on(response))
+
     [integration] = await service.integrations()
-    assert integration["id"] == integration_id_from(response)
+    assert integration["id"] == integration_id_from(result)
     assert integration["authMethod"] == "OAUTH"
     assert integration["tokenKind"] == "GITHUB_OAUTH_APP"
     assert integration["repositoryAccess"] == "ALL"
@@ -106,8 +123,8 @@ async def test_oauth_app_login_redirects_back_with_the_integration_and_stores_it
     assert state_doc["state"] == state_digest(authorization["state"])  # only the digest is kept
     assert state_doc["usedAt"] is not None
     for secret in (access_token, code, authorization["state"], hosts.github.client_secret):
-        assert secret not in back
         assert secret not in str(await service.integrations())
+    assert access_token not in back
 
 
 async def test_the_code_is_exchanged_only_with_the_pkce_verifier_of_its_challenge(
@@ -122,9 +139,10 @@ async def test_the_code_is_exchanged_only_with_the_pkce_verifier_of_its_challeng
     )
     await service.db["oauth_states"].update_one({}, {"$set": {"codeVerifier": "x" * 64}})
 
-    response = await service.callback(location)
+    result = await complete(service, **handed_on(await service.callback(location)))
 
-    assert query_of(response.headers["location"])["error"] == "OAUTH_EXCHANGE_FAILED"
+    assert result["__typename"] == "OAuthExchangeError"
+    assert result["reason"] == "bad_verification_code"
     assert await service.integrations() == []
 
 
@@ -143,11 +161,8 @@ async def test_a_wrong_client_secret_is_refused_by_github(settings: Settings, ho
     configured = login_settings(settings, hosts)
     hosts.github.client_secret = "rotated-at-github"
     async with open_service(configured) as service:
-        response = await service.login("GITHUB")
-        assert query_of(response.headers["location"])["error"] == "OAUTH_EXCHANGE_FAILED"
-        authorization = await service.start("GITHUB")
-        location = await service.visit_host(authorization["authorizationUrl"])
-        result = await complete(service, state=authorization["state"], code=query_of(location)["code"])
+        result = await service.login("GITHUB")
+        assert result["__typename"] == "OAuthExchangeError"
         assert result["reason"] == "incorrect_client_credentials"
         assert "fake-github-client-secret" not in str(result)
         assert await service.integrations() == []
@@ -155,9 +170,10 @@ async def test_a_wrong_client_secret_is_refused_by_github(settings: Settings, ho
 
 async def test_complete_git_oauth_finishes_a_login_for_the_caller(service: Service) -> None:
     authorization = await service.start("GITHUB")
-    location = await service.visit_host(authorization["authorizationUrl"])
 
-    result = await complete(service, state=authorization["state"], code=query_of(location)["code"])
+    result = await complete(
+        service, state=authorization["state"], code=await code_for(service, authorization)
+    )
 
     assert result["__typename"] == "Integration"
     assert result["tokenKind"] == "GITHUB_OAUTH_APP"
@@ -180,7 +196,9 @@ async def test_access_denied_at_github_ends_the_flow_with_an_error_for_the_front
     assert again["__typename"] == "InvalidOAuthStateError"  # the flow is over
 
 
-async def test_without_return_to_the_callback_answers_a_small_page(service: Service) -> None:
+async def test_without_return_to_the_callback_shows_the_complete_git_oauth_call_to_run(
+    service: Service,
+) -> None:
     authorization = await service.start("GITHUB", return_to=None)
     location = await service.visit_host(authorization["authorizationUrl"])
 
@@ -188,9 +206,14 @@ async def test_without_return_to_the_callback_answers_a_small_page(service: Serv
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
-    assert "Connected octocat" in response.text
-    assert authorization["state"] not in response.text
-    assert query_of(location)["code"] not in response.text
+    assert response.headers["content-security-policy"] == "default-src 'none'"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    call = f"completeGitOAuth(input: {{state: &quot;{authorization['state']}&quot;, code: &quot;{query_of(location)['code']}&quot;}})"
+    assert call in response.text
+    assert await service.integrations() == []
+    result = await complete(service, state=authorization["state"], code=query_of(location)["code"])
+    assert result["__typename"] == "Integration"
 
 
 async def test_login_is_not_offered_when_the_provider_has_no_client_credentials(
@@ -213,10 +236,11 @@ async def test_login_is_not_offered_when_the_provider_has_no_client_credentials(
 async def test_a_state_is_used_once(service: Service) -> None:
     authorization = await service.start("GITHUB")
     location = await service.visit_host(authorization["authorizationUrl"])
-    assert (await service.callback(location)).status_code == 302
+    values = handed_on(await service.callback(location))
+    assert (await complete(service, **values))["__typename"] == "Integration"
 
     replayed = await service.callback(location)
-    completed = await complete(service, state=authorization["state"], code=query_of(location)["code"])
+    completed = await complete(service, **values)
 
     assert replayed.status_code == 400
     assert "location" not in replayed.headers
@@ -231,8 +255,8 @@ async def test_an_expired_state_is_refused(service: Service) -> None:
     past = datetime.now(UTC) - timedelta(seconds=1)
     await service.db["oauth_states"].update_one({}, {"$set": {"expiresAt": past}})
 
-    result = await complete(service, state=authorization["state"], code=query_of(location)["code"])
     response = await service.callback(location)
+    result = await complete(service, state=authorization["state"], code=query_of(location)["code"])
 
     assert result["__typename"] == "InvalidOAuthStateError"
     assert response.status_code == 400
@@ -307,18 +331,37 @@ async def test_installing_the_github_app_records_the_chosen_repository_access(
     url = authorization["authorizationUrl"]
     # Not github.com: the GitHub Enterprise spelling of the installation page.
     assert url.startswith(f"{app_hosts.github_url}/github-apps/{APP_SLUG}/installations/new?")
-    assert query_of(url)["state"] == authorization["state"]
-    assert query_of(url)["code_challenge_method"] == "S256"
+    assert query_of(url) == {"state": authorization["state"]}
 
     location = await app_service.visit_host(url)
-    assert set(query_of(location)) == {"installation_id", "setup_action", "code", "state"}
-    response = await app_service.callback(location)
+    assert set(query_of(location)) == {"installation_id", "setup_action", "state"}
+    installation_id = query_of(location)["installation_id"]
+    onwards = await app_service.callback(location)
+    assert onwards.status_code == 302
+    assert onwards.headers["referrer-policy"] == "no-referrer"
+    second_leg = onwards.headers["location"]
+    assert second_leg.startswith(f"{app_hosts.github_url}/login/oauth/authorize?")
+    pending = await app_service.db["oauth_states"].find_one({})
+    assert query_of(second_leg) == {
+        "response_type": "code",
+        "client_id": app_hosts.github.client_id,
+        "redirect_uri": CALLBACK,
+        "state": authorization["state"],
+        "code_challenge": code_challenge(pending["codeVerifier"]),
+        "code_challenge_method": "S256",
+    }
+    response = await app_service.follow(second_leg)
+    assert handed_on(response) == {
+        "state": authorization["state"],
+        "code": handed_on(response)["code"],
+        "installationId": installation_id,
+    }
+    result = await complete(app_service, **handed_on(response))
 
     [integration] = await app_service.integrations()
-    assert integration["id"] == integration_id_from(response)
+    assert integration["id"] == integration_id_from(result)
     assert integration["tokenKind"] == TokenKind.GITHUB_APP.value
     assert integration["repositoryAccess"] == access
-    installation_id = query_of(location)["installation_id"]
     assert integration["manageAccessUrl"].endswith(f"/installations/{installation_id}")
     assert "contents:write" in integration["grantedPermissions"]
     expires_at = datetime.fromisoformat(integration["expiresAt"])
@@ -339,21 +382,21 @@ async def test_a_forged_installation_id_is_refused_and_nothing_is_stored(
         f"installation_id={query_of(location)['installation_id']}", f"installation_id={somebody_elses.id}"
     )
 
-    response = await app_service.callback(forged)
+    response = await app_service.follow(forged)
+    assert handed_on(response)["installationId"] == str(somebody_elses.id)
+    result = await complete(app_service, **handed_on(response))
 
-    assert query_of(response.headers["location"]) == {"tab": "integrations", "error": "MISSING_PERMISSIONS"}
+    assert result["__typename"] == "MissingPermissionsError"
+    assert result["missing"] == ["installation"]
     assert await app_service.integrations() == []
 
 
 async def test_a_forged_installation_id_through_complete_git_oauth_names_what_is_missing(
     app_service: Service, app_hosts: FakeHosts
 ) -> None:
-    authorization = await app_service.start("GITHUB")
-    location = await app_service.visit_host(authorization["authorizationUrl"])
+    _, response = await app_service.arrive("GITHUB")
 
-    result = await complete(
-        app_service, state=authorization["state"], code=query_of(location)["code"], installationId="999999"
-    )
+    result = await complete(app_service, **(handed_on(response) | {"installationId": "999999"}))
 
     assert result["__typename"] == "MissingPermissionsError"
     assert result["missing"] == ["installation"]
@@ -366,14 +409,82 @@ async def test_an_installation_without_the_permissions_the_service_needs_is_refu
 ) -> None:
     app_hosts.github.app_permissions = {"contents": "write", "metadata": "read"}
 
-    response = await app_service.login("GITHUB")
+    result = await app_service.login("GITHUB")
 
-    assert query_of(response.headers["location"])["error"] == "MISSING_PERMISSIONS"
-    authorization = await app_service.start("GITHUB")
-    location = await app_service.visit_host(authorization["authorizationUrl"])
-    result = await complete(app_service, state=authorization["state"], code=query_of(location)["code"])
+    assert result["__typename"] == "MissingPermissionsError"
     assert "administration:write" in result["missing"]
     assert "contents:write" in result["granted"]
+
+
+async def test_with_user_authorization_during_installation_the_code_github_sent_is_never_exchanged(
+    app_service: Service, app_hosts: FakeHosts
+) -> None:
+    app_hosts.github.request_oauth_on_install = True
+    authorization = await app_service.start("GITHUB")
+    location = await app_service.visit_host(authorization["authorizationUrl"])
+    assert set(query_of(location)) == {"code", "installation_id", "setup_action", "state"}
+    installation_code = query_of(location)["code"]
+
+    onwards = await app_service.callback(location)
+    assert onwards.headers["location"].startswith(f"{app_hosts.github_url}/login/oauth/authorize?")
+    response = await app_service.follow(onwards.headers["location"])
+    values = handed_on(response)
+    assert values["code"] != installation_code
+    assert values["installationId"] == query_of(location)["installation_id"]
+    result = await complete(app_service, **values)
+
+    assert result["__typename"] == "Integration"
+    assert app_hosts.github.codes[installation_code].used is False, "never sent to GitHub"
+    assert app_hosts.github.codes[values["code"]].code_challenge is not None
+
+
+async def test_an_installation_awaiting_an_owners_approval_ends_on_return_to_with_that_error(
+    app_service: Service, app_hosts: FakeHosts
+) -> None:
+    app_hosts.github.install_needs_approval = True
+    authorization, response = await app_service.arrive("GITHUB")
+
+    assert response.status_code == 302
+    assert query_of(response.headers["location"]) == {
+        "tab": "integrations",
+        "error": "INSTALLATION_PENDING_APPROVAL",
+    }
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert app_hosts.github.installation_requests == ["octocat"]
+    again = await complete(app_service, state=authorization["state"], code="whatever")
+    assert again["__typename"] == "InvalidOAuthStateError"  # the flow is over
+    assert await app_service.integrations() == []
+
+
+@pytest.mark.parametrize("return_to", [RETURN_TO, None])
+async def test_an_installation_request_without_a_state_or_return_to_ends_on_a_short_page(
+    app_service: Service, app_hosts: FakeHosts, return_to: str | None
+) -> None:
+    app_hosts.github.install_needs_approval = True
+    app_hosts.github.install_request_keeps_state = return_to is None  # GitHub may drop the state
+
+    _, response = await app_service.arrive("GITHUB", return_to)
+
+    assert response.status_code == 200
+    assert "waiting for an organization owner" in response.text
+    assert response.headers["content-security-policy"] == "default-src 'none'"
+    assert response.headers["cache-control"] == "no-store"
+
+
+async def test_a_github_app_sign_in_is_not_completed_with_a_code_from_before_the_service_sent_it_on(
+    app_service: Service, app_hosts: FakeHosts
+) -> None:
+    # E.g. a Setup URL that points at the frontend: the installation's own code reaches completeGitOAuth.
+    app_hosts.github.request_oauth_on_install = True
+    authorization = await app_service.start("GITHUB")
+    location = await app_service.visit_host(authorization["authorizationUrl"])
+
+    result = await complete(app_service, state=authorization["state"], code=query_of(location)["code"])
+
+    assert result["__typename"] == "OAuthExchangeError"
+    assert result["reason"] == "installation_not_returned"
+    assert CALLBACK in result["message"]
+    assert app_hosts.github.codes[query_of(location)["code"]].used is False
 
 
 # --- refresh --------------------------------------------------------------------------------------

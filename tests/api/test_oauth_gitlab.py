@@ -20,6 +20,7 @@ from tests.oauth_support import (
     FakeHosts,
     Service,
     fake_hosts,
+    handed_on,
     integration_id_from,
     login_settings,
     open_service,
@@ -61,9 +62,12 @@ async def test_gitlab_login_checks_the_token_like_a_pasted_one_and_stores_both_t
 
     location = await service.visit_host(url)
     response = await service.callback(location)
+    assert query_of(response.headers["location"])["code"] == query_of(location)["code"]
+    assert await service.integrations() == []
+    result = await complete(service, **handed_on(response))
 
     [integration] = await service.integrations()
-    assert integration["id"] == integration_id_from(response)
+    assert integration["id"] == integration_id_from(result)
     assert integration["provider"] == "GITLAB"
     assert integration["authMethod"] == "OAUTH"
     assert integration["tokenKind"] == "GITLAB_OAUTH"
@@ -93,9 +97,10 @@ async def test_gitlab_refuses_a_wrong_verifier(service: Service) -> None:
     location = await service.visit_host(authorization["authorizationUrl"])
     await service.db["oauth_states"].update_one({}, {"$set": {"codeVerifier": "y" * 64}})
 
-    response = await service.callback(location)
+    result = await complete(service, **handed_on(await service.callback(location)))
 
-    assert query_of(response.headers["location"])["error"] == "OAUTH_EXCHANGE_FAILED"
+    assert result["__typename"] == "OAuthExchangeError"
+    assert result["reason"] == "invalid_grant"
     assert await service.integrations() == []
 
 

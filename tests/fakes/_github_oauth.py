@@ -100,12 +100,29 @@ class GitHubOAuth:
         return redirect(redirect_uri, {"code": code, "state": state})
 
     def install(self, call: Call) -> Response:
+        """The installation page, answered as if the user clicked "Install" (or "Request").
+
+        Sources: docs.github.com "About the setup URL" (GitHub redirects to the Setup URL with
+        ``installation_id`` and ``setup_action``, and passes on the ``state`` given to
+        ``installations/new``; the id can be forged) and ../shared/provider-facts.md "Learned since"
+        (with "Request user authorization (OAuth) during installation" GitHub runs the authorization
+        itself and redirects to the *callback* URL with ``code``, ``installation_id``,
+        ``setup_action=install`` and the state, a code issued without the app's PKCE challenge; a
+        member who may only *request* the installation comes back with ``setup_action=request``, no
+        code and no installation id, the state possibly missing).
+        """
         fake = self.fake
         if fake.app_slug is None or call.params["slug"] != fake.app_slug:
             return page(404, "Not Found")
-        target_url = fake.setup_url or (fake.callback_urls[0] if fake.callback_urls else None)
-        if target_url is None or fake.approving_user is None:
+        setup_url = fake.setup_url or (fake.callback_urls[0] if fake.callback_urls else None)
+        callback_url = fake.callback_urls[0] if fake.callback_urls else setup_url
+        if setup_url is None or callback_url is None or fake.approving_user is None:
             return page(400, "This fake has no setup_url / callback_urls or no approving_user configured.")
+        state = call.query.get("state")
+        if fake.install_needs_approval:
+            fake.installation_requests.append(fake.install_account or fake.approving_user)
+            kept = state if fake.install_request_keeps_state else None
+            return redirect(setup_url, {"setup_action": "request", "state": kept})
         account = fake.account(fake.install_account or fake.approving_user)
         existing = next(
             (i for i in fake.installations.values() if i.account is account and i.app_slug == fake.app_slug),
@@ -125,10 +142,12 @@ class GitHubOAuth:
             installation, action = existing, "update"
         params: dict[str, str | None] = {"installation_id": str(installation.id), "setup_action": action}
         if fake.request_oauth_on_install:
-            # GitHub sends no PKCE challenge through the install flow, so the code carries none.
-            params["code"] = self._new_code(target_url, (), None)
-            params["state"] = call.query.get("state")
-        return redirect(target_url, params)
+            # The installation page takes no PKCE challenge, so the code GitHub issues here has none.
+            params["code"] = self._new_code(callback_url, (), None)
+            params["state"] = state
+            return redirect(callback_url, params)
+        params["state"] = state
+        return redirect(setup_url, params)
 
     def _new_code(self, redirect_uri: str | None, scopes: tuple[str, ...], challenge: str | None) -> str:
         fake = self.fake
@@ -166,6 +185,10 @@ class GitHubOAuth:
             return self._answer(call, self._error("bad_verification_code"))
         if p.get("redirect_uri") and code.redirect_uri and p["redirect_uri"] != code.redirect_uri:
             return self._answer(call, self._error("redirect_uri_mismatch"))
+        # A code issued without a challenge is exchanged whatever code_verifier comes with it: GitHub
+        # does not require PKCE (github.blog changelog 2025-07-14, "GitHub is not requiring PKCE for
+        # any authentication flow") and no page says it refuses a verifier for such a code [unverified],
+        # although RFC 9700 section 2.1.1 asks servers to. The fake takes the case worse for the service.
         if code.code_challenge is not None:
             verifier = p.get("code_verifier")
             # [unverified] which error GitHub names for a wrong verifier; the fake answers like a bad code.

@@ -86,6 +86,8 @@ class FakeGitHub(FakeHost):
         "install_repositories",
         "install_account",
         "request_oauth_on_install",
+        "install_needs_approval",
+        "install_request_keeps_state",
     }
 
     def __init__(
@@ -117,7 +119,12 @@ class FakeGitHub(FakeHost):
         self.install_selection: Literal["all", "selected"] = "all"
         self.install_repositories: list[str] = []
         self.install_account: str | None = None  # defaults to the approving user
-        self.request_oauth_on_install = True
+        # "Request user authorization (OAuth) during installation" (the setting the README advises against).
+        self.request_oauth_on_install = False
+        # An organization member who may only request the installation (an owner must approve it).
+        self.install_needs_approval = False
+        self.install_request_keeps_state = True
+        self.installation_requests: list[str] = []
         # Lifetime of the access token a code exchange hands out (None: GitHub's 8 hours), e.g. to make
         # the first token due for a refresh at once; refreshed tokens always get the usual lifetime.
         self.code_token_lifetime: int | None = None

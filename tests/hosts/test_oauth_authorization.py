@@ -87,12 +87,20 @@ def test_with_an_app_slug_the_login_installs_the_github_app(web: str, expected: 
     url = server.authorization_url(state=STATE, code_verifier=VERIFIER, redirect_uri=REDIRECT)
 
     assert url.split("?")[0] == expected
-    assert parse_qs(urlsplit(url).query) == {
+    # The installation page takes no PKCE challenge; the authorization after it does.
+    assert parse_qs(urlsplit(url).query) == {"state": [STATE]}
+    assert server.installs_first
+    assert server.token_kind is TokenKind.GITHUB_APP
+    second = server.user_authorization_url(state=STATE, code_verifier=VERIFIER, redirect_uri=REDIRECT)
+    assert second.split("?")[0] == f"{web}/login/oauth/authorize"
+    assert parse_qs(urlsplit(second).query) == {
+        "response_type": ["code"],
+        "client_id": [CLIENT.client_id],
+        "redirect_uri": [REDIRECT],
         "state": [STATE],
         "code_challenge": [code_challenge(VERIFIER)],
         "code_challenge_method": ["S256"],
     }
-    assert server.token_kind is TokenKind.GITHUB_APP
 
 
 def test_the_gitlab_login_asks_for_api_and_repository_scopes() -> None:

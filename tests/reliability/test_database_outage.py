@@ -42,7 +42,7 @@ from app.settings import Secret, Settings
 from app.storage.mongo import EmbeddedMongo, is_transient
 from tests.conftest import JWT_SECRET, KEY_A, token_for
 from tests.harness import serve, service_environment
-from tests.oauth_support import FakeHosts, Service, login_settings, open_service, query_of
+from tests.oauth_support import COMPLETE_OAUTH, FakeHosts, Service, handed_on, login_settings, open_service
 from tests.picker_support import settle
 from tests.reliability.operations import OPERATIONS, Operation, Targets
 from tests.reliability.support import CLASSIC, documents, loopback_hosts, no_data
@@ -376,7 +376,7 @@ async def test_the_oauth_callback_says_try_again_when_the_state_cannot_be_read(
     authorization = await service.start("GITHUB")
     location = await service.visit_host(authorization["authorizationUrl"])
 
-    async with failing(failpoint_server, ["findAndModify"], errorCode=91):
+    async with failing(failpoint_server, ["find"], errorCode=91):
         response = await service.callback(location)
 
     assert response.status_code == 503
@@ -386,17 +386,17 @@ async def test_the_oauth_callback_says_try_again_when_the_state_cannot_be_read(
     assert (await service.callback(location)).status_code == 302
 
 
-async def test_a_login_whose_integration_cannot_be_stored_sends_the_browser_back_with_the_error(
+async def test_a_login_whose_integration_cannot_be_stored_answers_service_unavailable(
     service: Service, failpoint_server: EmbeddedMongo
 ) -> None:
     authorization = await service.start("GITHUB")
     location = await service.visit_host(authorization["authorizationUrl"])
+    values = handed_on(await service.callback(location))
 
     async with failing(failpoint_server, ["insert"]):  # the state is used up, the integration not stored
-        response = await service.callback(location)
+        body = await service.graphql.execute(COMPLETE_OAUTH, {"input": values})
 
-    assert response.status_code == 302
-    assert query_of(response.headers["location"])["error"] == "SERVICE_UNAVAILABLE"
+    assert_service_unavailable(body, "completeGitOAuth")
     assert await documents(service.db, "integrations") == []
 
 

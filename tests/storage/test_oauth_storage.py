@@ -96,6 +96,35 @@ async def test_only_a_digest_of_the_state_is_stored(database: Database) -> None:
     assert stored is not None and STATE not in str(stored)
 
 
+async def test_the_callback_reads_a_state_without_using_it_up(database: Database) -> None:
+    states = OAuthStateRepository(database)
+    await states.create(STATE, pending())
+
+    found = await states.find(STATE, NOW)
+
+    assert found is not None and found.owner == "alice"
+    assert await states.consume(STATE, NOW, owner="alice") is not None
+    assert await states.find(STATE, NOW) is None, "a used state is not found any more"
+
+
+async def test_an_installation_is_noted_on_its_state_and_its_code_is_remembered(database: Database) -> None:
+    states = OAuthStateRepository(database)
+    await states.create(STATE, pending())
+
+    noted = await states.note_installation(STATE, NOW, "1234", "installation-code")
+    await states.remember_installation_code("stateless-code", NOW)
+
+    assert noted is not None and noted.installation_id == "1234" and noted.authorization_started
+    assert await states.is_installation_code("installation-code")
+    assert await states.is_installation_code("stateless-code")
+    assert not await states.is_installation_code("another-code")
+    assert await states.note_installation("u" * 43, NOW, "1", None) is None
+    assert "installation-code" not in str(await database.db["oauth_states"].find({}).to_list())
+    consumed = await states.consume(STATE, NOW, owner="alice")
+    assert consumed is not None and consumed.installation_id == "1234"
+    assert await states.find(f"code:{'x' * 40}", NOW) is None
+
+
 # --- refresh lease --------------------------------------------------------------------------------
 
 

@@ -313,10 +313,51 @@ async def test_github_oauth_pkce_refuses_a_wrong_verifier(gh: httpx.AsyncClient,
     assert reused.json()["error"] == "bad_verification_code"
 
 
+async def test_github_app_installation_redirects_to_the_setup_url_without_a_code() -> None:
+    github = FakeGitHub(app_slug="fake-deployer")
+    github.add_user("octocat")
+    github.callback_urls, github.setup_url = [CALLBACK], f"{CALLBACK}/setup"
+    async with client_for(github.app, "http://github.test") as gh:
+        install = await gh.get("/apps/fake-deployer/installations/new", params={"state": "s1"})
+        github.install_needs_approval = True
+        requested = await gh.get("/apps/fake-deployer/installations/new", params={"state": "s2"})
+        github.install_request_keeps_state = False
+        requested_stateless = await gh.get("/apps/fake-deployer/installations/new", params={"state": "s3"})
+
+    assert install.headers["location"].startswith(f"{CALLBACK}/setup?")
+    assert set(httpx.URL(install.headers["location"]).params) == {"installation_id", "setup_action", "state"}
+    assert dict(httpx.URL(requested.headers["location"]).params) == {"setup_action": "request", "state": "s2"}
+    assert dict(httpx.URL(requested_stateless.headers["location"]).params) == {"setup_action": "request"}
+    assert github.installation_requests == ["octocat", "octocat"]
+    assert len(github.installations) == 1
+
+
+async def test_github_accepts_any_verifier_for_a_code_issued_without_a_challenge() -> None:
+    github = FakeGitHub(app_slug="fake-deployer")
+    github.add_user("octocat")
+    github.callback_urls, github.setup_url = [CALLBACK], f"{CALLBACK}/setup"
+    github.request_oauth_on_install = True
+    async with client_for(github.app, "http://github.test") as gh:
+        install = await gh.get("/apps/fake-deployer/installations/new", params={"state": "s1"})
+        params = httpx.URL(install.headers["location"]).params
+        form = {"client_id": github.client_id, "client_secret": github.client_secret, "code": params["code"]}
+        issued = await gh.post(
+            "/login/oauth/access_token",
+            data={**form, "code_verifier": "anything-at-all-" * 3},
+            headers={"Accept": "application/json"},
+        )
+
+    # With user authorization during installation GitHub goes to the callback URL, not the setup URL.
+    assert install.headers["location"].startswith(f"{CALLBACK}?")
+    assert params["setup_action"] == "install" and params["state"] == "s1"
+    assert issued.json()["access_token"].startswith("ghu_")
+
+
 async def test_github_app_refresh_token_is_single_use() -> None:
     github = FakeGitHub(app_slug="fake-deployer")
     github.add_user("octocat")
     github.callback_urls = [CALLBACK]
+    github.request_oauth_on_install = True
     async with client_for(github.app, "http://github.test") as gh:
         install = await gh.get("/apps/fake-deployer/installations/new", params={"state": "s2"})
         params = httpx.URL(install.headers["location"]).params

@@ -56,7 +56,8 @@ def test_without_frontend_origins_nothing_is_accepted() -> None:
 
 def test_the_result_replaces_any_result_already_in_the_address_and_keeps_the_rest() -> None:
     url = with_result(
-        "https://app.example.com/git?tab=2&error=OLD&integration=x#list", ("integration", "SW50")
+        "https://app.example.com/git?tab=2&error=OLD&integration=x&code=planted&state=p&installationId=9#list",
+        [("state", "S"), ("code", "C")],
     )
 
-    assert url == "https://app.example.com/git?tab=2&integration=SW50#list"
+    assert url == "https://app.example.com/git?tab=2&state=S&code=C#list"

@@ -15,8 +15,8 @@ from app.graphql.types.integration import IntegrationType
 
 
 @strawberry.input(
-    description="Start connecting by login. `returnTo`: where the browser goes when the host sends it "
-    "back; it must be on one of the service's frontend origins."
+    description="Start connecting by login. `returnTo`: where the service's /oauth/callback sends the "
+    "browser with `state` and `code` (or `error`); it must be on one of the service's frontend origins."
 )
 class ConnectGitOAuthInput:
     provider: GitProvider
@@ -36,8 +36,8 @@ ConnectGitOAuthResult = Annotated[
 
 
 @strawberry.input(
-    description="What the host sent back: `state`, `code` and, after a GitHub App installation, "
-    "`installationId`."
+    description="What /oauth/callback handed on to `returnTo`: `state`, `code` and, after a GitHub App "
+    "installation, `installationId`. Only the user who started the login can complete it."
 )
 class CompleteGitOAuthInput:
     state: str
@@ -78,8 +78,9 @@ class OAuthMutations:
     @strawberry.mutation(
         name="completeGitOAuth",
         permission_classes=[IsAuthenticated],
-        description="Finish a login the caller started (when the frontend receives the host's redirect "
-        "itself); the service's /oauth/callback does the same for browsers sent there.",
+        description="Finish a login the caller started, with what /oauth/callback handed on to "
+        "`returnTo`; the callback itself never connects anything. InvalidOAuthStateError when the state "
+        "is unknown, used, expired or another user's (that user's state stays usable).",
     )
     async def complete_git_oauth(self, info: Info, input: CompleteGitOAuthInput) -> CompleteGitOAuthResult:
         caller = await info.context.caller()

@@ -3,7 +3,8 @@
 - OAuth App: ``/login/oauth/authorize`` with the scopes ``repo admin:repo_hook read:user``.
 - GitHub App (``GITHUB_APP_SLUG``): the installation page (``/apps/{slug}/installations/new``; GitHub
   Enterprise Server: ``/github-apps/{slug}/installations/new``), where the user picks all or selected
-  repositories.
+  repositories; after its setup redirect, ``/login/oauth/authorize`` with the PKCE challenge, so that
+  the code the service exchanges is one GitHub issued for that challenge.
 - Tokens from ``{GITHUB_URL}/login/oauth/access_token``; revocation of one token with
   ``DELETE {api}/applications/{client_id}/token``, of the whole grant with ``.../grant`` (basic auth
   with the client credentials).
@@ -55,25 +56,34 @@ class GitHubAuthorization(AuthorizationServer):
     def token_url(self) -> str:
         return f"{self._web}/login/oauth/access_token"
 
+    @property
+    def installs_first(self) -> bool:
+        return self.app_slug is not None
+
     def authorization_url(self, *, state: str, code_verifier: str, redirect_uri: str) -> str:
-        pkce = [("code_challenge", code_challenge(code_verifier)), ("code_challenge_method", "S256")]
         if self.app_slug:
-            # The installation page takes no client_id or redirect_uri: GitHub sends the user to the
-            # app's Setup URL (which must be this service's callback) with installation_id, and with
-            # code + state when the app asks for user authorisation during installation.
+            # The installation page takes no client_id, redirect_uri or PKCE challenge: GitHub sends
+            # the browser to the app's Setup URL (this service's callback) with installation_id,
+            # setup_action and this state; the callback then continues with user_authorization_url.
             on_dotcom = (urlsplit(self._web).hostname or "").lower() == "github.com"
             prefix = "apps" if on_dotcom else "github-apps"
             url = f"{self._web}/{prefix}/{quote(self.app_slug, safe='')}/installations/new"
-            result: str = add_params_to_uri(url, [("state", state), *pkce])
+            result: str = add_params_to_uri(url, [("state", state)])
             return result
+        return self.user_authorization_url(
+            state=state, code_verifier=code_verifier, redirect_uri=redirect_uri
+        )
+
+    def user_authorization_url(self, *, state: str, code_verifier: str, redirect_uri: str) -> str:
+        # A GitHub App takes no scopes (its permissions are the installation's); an OAuth App does.
         grant_uri: str = prepare_grant_uri(
             f"{self._web}/login/oauth/authorize",
             self._client.client_id,
             "code",  # GitHub ignores response_type; RFC 6749 wants it
             redirect_uri=redirect_uri,
-            scope=" ".join(OAUTH_APP_SCOPES),
+            scope=None if self.app_slug else " ".join(OAUTH_APP_SCOPES),
             state=state,
-            code_challenge=pkce[0][1],
+            code_challenge=code_challenge(code_verifier),
             code_challenge_method="S256",
         )
         return grant_uri
