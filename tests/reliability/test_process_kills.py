@@ -21,7 +21,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -34,7 +33,7 @@ from tests.conftest import KEY_A, KEY_B
 from tests.fakes.github import FakeGitHub
 from tests.fakes.server import run_in_thread
 from tests.harness import free_port
-from tests.oauth_support import APP_SLUG, CONNECT_OAUTH, RETURN_TO, VERIFY
+from tests.oauth_support import APP_SLUG, COMPLETE_OAUTH, CONNECT_OAUTH, RETURN_TO, VERIFY, handed_on
 from tests.processes import (
     DatabaseProcess,
     GraphQLCaller,
@@ -303,10 +302,15 @@ TOKEN_ENDPOINT = "/login/oauth/access_token"
 async def login(http: httpx.AsyncClient, caller: GraphQLCaller) -> str:
     """Connect octocat with "Connect with GitHub" (a GitHub App login whose token is due for renewal)."""
     started = await caller.execute(CONNECT_OAUTH, {"input": {"provider": "GITHUB", "returnTo": RETURN_TO}})
-    at_host = await http.get(started["data"]["connectGitOAuth"]["authorizationUrl"])
-    back = await http.get(at_host.headers["location"])
-    assert back.status_code == 302, back.text
-    return parse_qs(urlsplit(back.headers["location"]).query)["integration"][0]
+    # The browser: the installation, the service's callback, GitHub's authorization, the callback again.
+    url = started["data"]["connectGitOAuth"]["authorizationUrl"]
+    while not url.startswith(RETURN_TO.split("?")[0]):
+        response = await http.get(url)
+        assert response.status_code == 302, response.text
+        url = response.headers["location"]
+    completed = await caller.execute(COMPLETE_OAUTH, {"input": handed_on(response)})
+    integration_id: str = completed["data"]["completeGitOAuth"]["id"]
+    return integration_id
 
 
 async def wait_for(condition: Any, timeout: float = 30) -> None:
