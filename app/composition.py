@@ -19,8 +19,9 @@ from datetime import timedelta
 
 import httpx
 
-from app.hosts.registry import HostRegistry, trusted_hostnames
+from app.hosts.registry import HostRegistry, configured_origins, trusted_hostnames
 from app.metrics import Metrics
+from app.net.accounting import ConcurrencyCap
 from app.net.client import PagePolicy, RetryPolicy, Upstream
 from app.net.guard import HostGuard, Resolver
 from app.net.transport import guarded_client
@@ -76,6 +77,7 @@ class Services:
     integrations: IntegrationRepository
     listings: ListingStore
     hosts: HostRegistry
+    upstream_cap: ConcurrencyCap  # requests in flight per user (MAX_CONCURRENT_UPSTREAM_PER_USER)
     # The use cases.
     connect_token: ConnectByToken
     connect_login: ConnectByLogin
@@ -93,7 +95,10 @@ def build_services(
     metrics = seams.metrics or Metrics()
     # The clock also says when a login has ended (reconnectBy), as each integration is loaded.
     integrations = seams.integrations(database, TokenCipher(settings.encryption_keys), clock)
-    upstream = Upstream(http, retry=seams.retry, observer=metrics, pages=seams.pages)
+    cap = ConcurrencyCap(
+        settings.max_concurrent_upstream_per_user, wait_seconds=settings.http_timeout_seconds
+    )
+    upstream = Upstream(http, retry=seams.retry, observer=metrics, pages=seams.pages, cap=cap)
     hosts = HostRegistry(settings, upstream, guard)
     metrics.allow_hosts([hosts.github.host, hosts.gitlab.host])  # operator-configured
     listings = ListingStore(database)
@@ -115,7 +120,10 @@ def build_services(
         integrations=integrations,
         listings=listings,
         hosts=hosts,
-        connect_token=ConnectByToken(hosts, integrations, clock, metrics),
+        upstream_cap=cap,
+        connect_token=ConnectByToken(
+            hosts, integrations, clock, metrics, max_integrations=settings.max_integrations_per_user
+        ),
         connect_login=ConnectByLogin(
             hosts,
             OAuthStateRepository(database),
@@ -124,6 +132,7 @@ def build_services(
             metrics,
             public_url=settings.public_url,
             frontend_origins=settings.frontend_origins,
+            max_integrations=settings.max_integrations_per_user,
         ),
         verify=VerifyIntegration(hosts, integrations, credentials, clock),
         disconnect=Disconnect(hosts, integrations, credentials, listings),
@@ -167,7 +176,12 @@ async def open_services(settings: Settings, seams: Seams | None = None) -> Async
         )
         http = seams.http
         if http is None:
-            http = guarded_client(guard, timeout_seconds=settings.http_timeout_seconds, user_agent=USER_AGENT)
+            http = guarded_client(
+                guard,
+                timeout_seconds=settings.http_timeout_seconds,
+                user_agent=USER_AGENT,
+                configured_origins=configured_origins(settings),
+            )
             stack.push_async_callback(http.aclose)
         services = build_services(settings, database, http, guard, seams)
         # Before the database closes: let listings that are still being saved finish.

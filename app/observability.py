@@ -139,7 +139,7 @@ class RequestLogMiddleware:
                         "path": scope.get("path"),
                         "status": status,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                        "upstream_requests": upstream[0],
+                        "upstream_requests": upstream.count,
                     },
                 )
             request_fields.reset(token)

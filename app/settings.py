@@ -77,6 +77,9 @@ KNOWN_VARIABLES: frozenset[str] = frozenset(
         "LOG_LEVEL",
         "HTTP_TIMEOUT_SECONDS",
         "PROMETHEUS_MULTIPROC_DIR",
+        "MAX_INTEGRATIONS_PER_USER",
+        "MAX_UPSTREAM_WORK_PER_REQUEST",
+        "MAX_CONCURRENT_UPSTREAM_PER_USER",
         *(f"{name}_FILE" for name in SECRET_VARIABLES),
     }
 )
@@ -144,6 +147,10 @@ class Settings:
     graphiql: bool = True
     log_level: str = "INFO"
     http_timeout_seconds: float = 10.0
+    # One user's integrations; a request's upstream work (app.graphql.cost); one user's requests in flight.
+    max_integrations_per_user: int = 50
+    max_upstream_work_per_request: int = 60
+    max_concurrent_upstream_per_user: int = 40
     # Read by prometheus-client itself at import (app.metrics); here so that `serve` can prepare it.
     prometheus_multiproc_dir: Path | None = None
     generated_secrets: tuple[str, ...] = field(default=(), compare=False)
@@ -187,6 +194,13 @@ class Settings:
             log_level=env.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", upper=True),
             http_timeout_seconds=env.number("HTTP_TIMEOUT_SECONDS", 10.0, minimum=0.1, maximum=300.0),
             prometheus_multiproc_dir=env.directory("PROMETHEUS_MULTIPROC_DIR"),
+            max_integrations_per_user=env.integer("MAX_INTEGRATIONS_PER_USER", 50, minimum=1, maximum=10_000),
+            max_upstream_work_per_request=env.integer(
+                "MAX_UPSTREAM_WORK_PER_REQUEST", 60, minimum=1, maximum=100_000
+            ),
+            max_concurrent_upstream_per_user=env.integer(
+                "MAX_CONCURRENT_UPSTREAM_PER_USER", 40, minimum=1, maximum=1_000
+            ),
         )
         if settings.auth_jwt_secret and settings.auth_jwks_url:
             raise ConfigurationError("AUTH_JWT_SECRET and AUTH_JWKS_URL: set one of them, not both")

@@ -7,6 +7,7 @@ that is *not* a ``PublicError`` is masked as "Internal error" and only logged.
 
     PublicError
     ├── BadUserInputError            BAD_USER_INPUT     the request itself is wrong
+    ├── QueryTooComplexError         QUERY_TOO_COMPLEX  it would start more work at the hosts than allowed
     ├── UnauthenticatedError         UNAUTHENTICATED    no, expired or badly signed caller JWT
     ├── NotFoundError                NOT_FOUND          missing, or another user's (never told apart)
     ├── NeedsReconnectError          NEEDS_RECONNECT    the host no longer accepts the stored token
@@ -20,7 +21,8 @@ that is *not* a ``PublicError`` is masked as "Internal error" and only logged.
         ├── HostNotAllowedError      a host that may not be contacted (SSRF guard) or is not a Git host
         ├── OAuthNotConfiguredError  no client id / secret for the provider
         ├── InvalidOAuthStateError   unknown, reused, expired or another user's OAuth state
-        └── OAuthExchangeError       the host refused the authorization code
+        ├── OAuthExchangeError       the host refused the authorization code
+        └── LimitReachedError        the user already has as many integrations as allowed
 
 ``CipherError`` is deliberately *not* public: a ciphertext that does not decrypt is an
 operator problem (lost key, tampered database) and must not be explained to callers.
@@ -48,6 +50,21 @@ class PublicError(Exception):
 
 class BadUserInputError(PublicError):
     code = "BAD_USER_INPUT"
+
+
+class QueryTooComplexError(PublicError):
+    """The request's estimated upstream work (``app.graphql.cost``) is over its budget."""
+
+    code = "QUERY_TOO_COMPLEX"
+
+    def __init__(self, message: str, cost: int, budget: int) -> None:
+        super().__init__(message)
+        self.cost = cost
+        self.budget = budget
+
+    @property
+    def extensions(self) -> dict[str, object]:
+        return {"code": self.code, "cost": self.cost, "budget": self.budget}
 
 
 class UnauthenticatedError(PublicError):
@@ -167,6 +184,14 @@ class OAuthExchangeError(ConnectError):
     def __init__(self, message: str, reason: str | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class LimitReachedError(ConnectError):
+    code = "LIMIT_REACHED"
+
+    def __init__(self, message: str, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class CipherError(Exception):

@@ -9,8 +9,11 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 
 from app.graphql.context import Context
+from app.graphql.cost_limit import TOO_COMPLEX
 from app.graphql.schema import schema
 from app.observability import current_request_id
 
@@ -37,6 +40,14 @@ class GraphQLApp(GraphQL[Context, None]):
             return json.loads(data)
         except RecursionError:
             raise json.JSONDecodeError("nested too deeply", "", 0) from None
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        answer = await super().process_result(request, result)
+        refused = any((e.extensions or {}).get("code") == TOO_COMPLEX for e in result.errors or ())
+        if refused and result.data is None:
+            # Refused before execution: GraphQL over HTTP answers such a request without `data`.
+            answer.pop("data", None)
+        return answer
 
     async def get_context(self, request: Any, response: Any) -> Context:
         return Context(

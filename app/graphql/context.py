@@ -11,6 +11,7 @@ from strawberry.types import Info as StrawberryInfo
 
 from app.composition import Services
 from app.graphql.loaders import Loaders
+from app.net.accounting import attribute_to
 from app.observability import note
 from app.security.auth import Caller
 
@@ -31,6 +32,7 @@ class Context:
                 self.request.headers.get("authorization")
             )
             note(user_id=self._caller.user_id)
+            attribute_to(self._caller.user_id)  # its upstream requests count against this user's cap
         return self._caller
 
     async def loaders_for_caller(self) -> Loaders:

@@ -10,6 +10,7 @@ from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDept
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from app.graphql.cost_limit import UpstreamCostLimit
 from app.graphql.document_cache import DocumentCache
 from app.graphql.errors import MaskInternalErrors, OperationLog
 from app.graphql.mutations.oauth import OAuthMutations
@@ -51,6 +52,7 @@ def build_schema() -> strawberry.Schema:
             partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
             partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
             DocumentCache,  # after the limits: it parses and validates with them, once per document
+            UpstreamCostLimit,  # after validation, before execution: QUERY_TOO_COMPLEX before any host call
             OperationLog,
             MaskInternalErrors,
         ],

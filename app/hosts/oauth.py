@@ -36,7 +36,7 @@ from authlib.oauth2.rfc7636 import create_s256_code_challenge
 
 from app.domain.errors import OAuthExchangeError, ProviderUnavailableError
 from app.domain.models import Credentials, GitProvider, TokenKind
-from app.net.client import Upstream
+from app.net.client import Upstream, parse_json
 from app.security.token_shapes import contains_credential
 from app.settings import OAuthClient
 
@@ -253,7 +253,7 @@ def _seconds(value: Any) -> int | None:
 
 def _json_object(response: httpx.Response) -> dict[str, Any] | None:
     try:
-        body = response.json()
+        body = parse_json(response)
     except ValueError:
         return None
     return body if isinstance(body, dict) else None

@@ -27,6 +27,7 @@ from app.hosts.oauth import AuthorizationServer
 from app.net.client import Upstream
 from app.net.guard import HostGuard
 from app.net.hostnames import normalize_gitlab_host
+from app.net.transports import Origin, origin_of
 from app.settings import Settings
 
 
@@ -41,6 +42,14 @@ _HOSTS: dict[GitProvider, _HostClass] = {
     GitProvider.GITLAB: GitLabHost,
 }
 _NAMES = {GitProvider.GITHUB: "GitHub", GitProvider.GITLAB: "GitLab"}
+
+
+def configured_origins(settings: Settings) -> list[Origin]:
+    """The hosts the operator configured, as ``(scheme, host, port)``: they get the larger connection pool."""
+    urls = [settings.github_url, settings.github_api_url, settings.gitlab_url]
+    if settings.auth_jwks_url:
+        urls.append(settings.auth_jwks_url)
+    return sorted({origin_of(u) for u in urls})
 
 
 def trusted_hostnames(settings: Settings) -> list[str]:

@@ -4,23 +4,29 @@
   connection pooling, one set of timeouts) and never follows redirects: a redirect with a token
   attached could hand the token to another host.
 - Only idempotent GETs are retried, a bounded number of times with exponential backoff and
-  jitter, and only for failures that may pass (connection errors, timeouts, 500/502/503/504).
+  jitter, and only for failures that pass quickly (connection errors, 500/502/503/504). A host that
+  used up a whole deadline, an answer too large to read, or a pool or user at their cap fail at once:
+  trying again would only multiply the wait (issue 11).
 - Rate limits (GitHub 403/429 with ``x-ratelimit-*`` or ``retry-after``; GitLab 429 with
   ``Retry-After``) become ``RateLimitedError`` carrying how long to wait; they are not retried
   here because the wait is usually far longer than a request should take.
 - Transport failures become ``ProviderUnavailableError`` with a message that names the host and
   what went wrong, never the URL's query or any header (tokens live in headers); a connection the
   guard refused becomes ``HostNotAllowedError``.
-- Every attempt is counted for the current request (``app.net.accounting``) and reported to the
-  ``UpstreamObserver`` (the metrics).
+- Every attempt is counted for the current request and holds one of the user's slots while it runs
+  (``app.net.accounting``), and is reported to the ``UpstreamObserver`` (the metrics).
+- Deadlines, the cap on an answer's size and the pools are the client's transports
+  (``app.net.transports``); their failures become ``ProviderUnavailableError`` with a sentence each.
 
 ``Upstream`` bundles what the host packages need to make a ``HostHTTP``: the client, the retry
-policy and the observer, built once by the composition root (tests pass a quick ``RetryPolicy``).
+policy, the observer and the per-user cap, built once by the composition root (tests pass a quick
+``RetryPolicy``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import json
 import random
@@ -32,8 +38,9 @@ from typing import Any
 import httpx
 
 from app.domain.errors import HostNotAllowedError, ProviderUnavailableError, RateLimitedError
-from app.net.accounting import UpstreamObserver, count_upstream_request
+from app.net.accounting import ConcurrencyCap, UpstreamObserver, UserBusyError, count_upstream_request
 from app.net.guard import HostRefusedError
+from app.net.transports import AnswerTooLarge, PoolBusy, UnreadableEncoding
 
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 # Pages requested at once by one listing. GitHub's secondary limit allows 100 concurrent requests
@@ -50,6 +57,10 @@ class PagePolicy:
 
     concurrency: int = MAX_CONCURRENT_PAGES  # pages requested at once by one listing
     max_pages: int = MAX_PAGES  # per stream; a longer list stops there and says so (LIST_INCOMPLETE)
+
+
+# Failures that would only repeat, or multiply the wait, when tried again (see the module docstring).
+_NOT_RETRIED = (httpx.TimeoutException, AnswerTooLarge, UnreadableEncoding, UserBusyError)
 
 
 @dataclass(frozen=True)
@@ -98,11 +109,23 @@ def is_rate_limited(response: httpx.Response) -> bool:
     return "rate limit" in message.lower()
 
 
+def parse_json(response: httpx.Response) -> Any:
+    """``response.json()``, where JSON nested too deeply to parse is a ``ValueError`` like any bad JSON.
+
+    Python's parser recurses once per level of nesting: a few kilobytes of ``[`` end in a
+    ``RecursionError``, which no handler of unreadable answers expects.
+    """
+    try:
+        return response.json()
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", "", 0) from None
+
+
 def json_body(response: httpx.Response, host: str) -> Any:
     """Parse a JSON body, or explain that the host did not answer with JSON."""
     try:
-        return response.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return parse_json(response)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
         raise ProviderUnavailableError(
             f"{host} answered with something that is not valid JSON (HTTP {response.status_code}); try again later."
         ) from exc
@@ -116,6 +139,7 @@ class Upstream:
     retry: RetryPolicy = RetryPolicy()
     observer: UpstreamObserver | None = None
     pages: PagePolicy = PagePolicy()
+    cap: ConcurrencyCap | None = None  # requests in flight per user; None: not capped (tests of a host)
 
     def to(self, host: str, headers: Mapping[str, str] | None = None, *, name: str | None = None) -> HostHTTP:
         """A ``HostHTTP`` for ``host`` (the host key, as metrics label it).
@@ -141,6 +165,7 @@ class HostHTTP:
         self._retry = upstream.retry
         self._observer = upstream.observer
         self.pages = upstream.pages  # how listings walk this host's pages (net.pagination)
+        self._cap = upstream.cap
         self.key = host  # the host key: metrics and the SSRF guard's refusals
         self.host = name or host  # the host contacted: what messages name
         self._default_headers = dict(default_headers or {})
@@ -164,6 +189,8 @@ class HostHTTP:
             try:
                 response = await self._send("GET", url, request_headers, params=params)
             except ProviderUnavailableError as exc:
+                if isinstance(exc.__cause__, _NOT_RETRIED):
+                    raise
                 last_error = exc
                 continue
             if response.status_code in RETRYABLE_STATUSES:
@@ -206,20 +233,37 @@ class HostHTTP:
         count_upstream_request()
         started = time.perf_counter()
         try:
-            response = await self._client.request(
-                method,
-                url,
-                headers=headers,
-                params=params,
-                json=json_body,
-                data=data,
-                auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
-                follow_redirects=False,
-            )
-            await response.aread()
+            async with self._slot():
+                response = await self._client.request(
+                    method,
+                    url,
+                    headers=headers,
+                    params=params,
+                    json=json_body,
+                    data=data,
+                    auth=auth if auth is not None else httpx.USE_CLIENT_DEFAULT,
+                    follow_redirects=False,
+                )
+                await response.aread()
+        except UserBusyError as exc:
+            self._observe(url, None, started)
+            raise ProviderUnavailableError(
+                "Too many of your requests to Git hosts are running at once; try again in a moment."
+            ) from exc
+        except PoolBusy as exc:
+            self._observe(url, None, started)
+            raise ProviderUnavailableError(
+                f"The service has no free connection for {self.host} right now; try again in a moment."
+            ) from exc
         except httpx.TimeoutException as exc:
             self._observe(url, None, started)
             raise ProviderUnavailableError(f"{self.host} did not answer in time; try again later.") from exc
+        except AnswerTooLarge as exc:
+            self._observe(url, None, started)
+            raise ProviderUnavailableError(
+                f"{self.host} sent an answer larger than {exc.limit // (1024 * 1024)} MiB, more than the "
+                "service reads; check the address of the host."
+            ) from exc
         except (httpx.TransportError, httpx.DecodingError) as exc:
             self._observe(url, None, started)
             refused = exc.__cause__
@@ -233,6 +277,9 @@ class HostHTTP:
             ) from exc
         self._observe(url, response.status_code, started, response)
         return response
+
+    def _slot(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return self._cap.slot() if self._cap is not None else contextlib.nullcontext()
 
     def _observe(
         self, url: str, status: int | None, started: float, response: httpx.Response | None = None
@@ -269,6 +316,8 @@ def _describe_transport_error(exc: Exception) -> str:
         return "connection failed"
     if isinstance(exc, httpx.RemoteProtocolError):
         return "the connection was closed unexpectedly"
+    if isinstance(exc, UnreadableEncoding):
+        return "the answer was compressed in a way the service does not read"
     if isinstance(exc, httpx.DecodingError):
         return "the answer could not be decoded"
     if isinstance(exc, httpx.ProxyError):

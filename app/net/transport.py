@@ -2,15 +2,15 @@
 
 Layers, outermost first (a transport that wraps a transport, as httpx composes them):
 
-    httpx.AsyncClient (timeouts, never following redirects)      guarded_client()
-      └─ httpx.AsyncHTTPTransport (pooling, TLS)                  guarded_transport()
-           └─ GuardedNetworkBackend (resolve, vet, connect to the vetted IP)
-                └─ httpcore.AnyIOBackend (the sockets)
+    httpx.AsyncClient (per-operation timeouts, never following redirects)   guarded_client()
+      └─ DeadlineTransport, BodyLimitTransport, OriginRouter, PoolGate    app.net.transports
+           └─ httpx.AsyncHTTPTransport (pooling, TLS): one pool for the configured hosts, one for
+              hosts users typed                                          guarded_transport()
+                └─ GuardedNetworkBackend (resolve, vet, connect to the vetted IP)
+                     └─ httpcore.AnyIOBackend (the sockets)
 
-The retry and rate-limit policy sits above the client, in ``app.net.client.HostHTTP``. The upstream
-budgets and per-call deadlines of the security work belong in this package too: a transport
-wrapping ``guarded_transport()`` (per-host pools, a cap on bytes read) or ``HostHTTP`` (per-request
-budget), not in the host packages.
+The retry and rate-limit policy and the per-user cap on requests in flight sit above the client, in
+``app.net.client.HostHTTP`` and ``app.net.accounting``; none of it is in the host packages.
 
 httpx 0.28 takes no ``network_backend`` argument, so ``guarded_transport`` installs the backend
 through the one private hook below; ``tests/unit/test_transport.py`` fails loudly when a new httpx or
@@ -20,12 +20,16 @@ httpcore moves it.
 from __future__ import annotations
 
 import typing
+from collections.abc import Collection
+from dataclasses import dataclass
 from typing import Any
 
 import httpcore
 import httpx
 
+from app.net.decoding import ACCEPTED_ENCODINGS
 from app.net.guard import HostGuard, HostRefusedError
+from app.net.transports import BodyLimitTransport, DeadlineTransport, Origin, OriginRouter, PoolGate
 
 
 class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
@@ -93,14 +97,47 @@ def guarded_transport(guard: HostGuard, **kwargs: Any) -> httpx.AsyncHTTPTranspo
     return transport
 
 
-def guarded_client(guard: HostGuard, *, timeout_seconds: float, user_agent: str) -> httpx.AsyncClient:
-    """The service's one client for Git hosts: guarded, pooled, bounded in time, never redirected."""
-    timeout = httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds))
+@dataclass(frozen=True)
+class PoolSizes:
+    """Connections to Git hosts, per process: the configured hosts' pool and the pool of hosts users typed."""
+
+    configured: int = 200
+    typed: int = 50
+    # How long a request waits for a free connection before it fails (never longer than the deadline).
+    wait_seconds: float = 5.0
+
+
+# Bodies the service reads from a host, at most (decompressed). A GitHub page of 100 repositories is
+# about 600 KB, a GitLab page of 100 projects about 500 KB; nothing the service asks for comes near this.
+MAX_ANSWER_BYTES = 5 * 1024 * 1024
+
+
+def guarded_client(
+    guard: HostGuard,
+    *,
+    timeout_seconds: float,
+    user_agent: str,
+    configured_origins: Collection[Origin] = (),
+    pools: PoolSizes = PoolSizes(),
+    max_answer_bytes: int = MAX_ANSWER_BYTES,
+) -> httpx.AsyncClient:
+    """The service's one client for Git hosts: guarded, pooled, bounded in time and size, never redirected.
+
+    ``configured_origins``: the operator's hosts, ``(scheme, host, port)`` (``transports.origin_of``);
+    every other host shares the smaller pool. ``timeout_seconds`` is each call's one deadline.
+    """
+    wait = min(pools.wait_seconds, timeout_seconds)
+
+    def pool(connections: int) -> httpx.AsyncBaseTransport:
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=min(50, connections))
+        return PoolGate(guarded_transport(guard, retries=0, limits=limits), connections, wait)
+
+    router = OriginRouter(configured_origins, pool(pools.configured), pool(pools.typed))
+    transport = DeadlineTransport(BodyLimitTransport(router, max_answer_bytes), timeout_seconds)
     return httpx.AsyncClient(
-        transport=guarded_transport(
-            guard, retries=0, limits=httpx.Limits(max_connections=200, max_keepalive_connections=50)
-        ),
-        timeout=timeout,
+        transport=transport,
+        # The deadline above bounds the whole call; these bound each step, as before.
+        timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds)),
         follow_redirects=False,
-        headers={"User-Agent": user_agent},
+        headers={"User-Agent": user_agent, "Accept-Encoding": ACCEPTED_ENCODINGS},
     )

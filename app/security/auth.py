@@ -24,6 +24,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet, OctKey
 
 from app.domain.errors import UnauthenticatedError
+from app.net.client import parse_json
 from app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ class Authenticator:
         try:
             response = await self._http.get(self._jwks_url, follow_redirects=False)
             response.raise_for_status()
-            return KeySet.import_key_set(response.json())
+            return KeySet.import_key_set(parse_json(response))
         except (httpx.HTTPError, ValueError, JoseError) as exc:
             log.error("could not load the JWKS from AUTH_JWKS_URL: %s", type(exc).__name__)
             if self._jwks is not None:

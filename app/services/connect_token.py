@@ -14,18 +14,26 @@ class ConnectByToken:
     """``connectGitToken`` and ``updateGitToken``."""
 
     def __init__(
-        self, hosts: HostRegistry, integrations: IntegrationRepository, clock: Clock, metrics: Metrics
+        self,
+        hosts: HostRegistry,
+        integrations: IntegrationRepository,
+        clock: Clock,
+        metrics: Metrics,
+        *,
+        max_integrations: int,
     ) -> None:
         self._hosts = hosts
         self._integrations = integrations
         self._clock = clock
         self._metrics = metrics
+        self._max_integrations = max_integrations
 
     async def connect(self, owner: str, provider: GitProvider, token: str, host: str | None) -> Integration:
         """Verify ``token`` on ``host`` (the provider's default when None) and store it for ``owner``.
 
-        Connecting the same account on the same host again updates that integration. Raises the
-        ``ConnectError`` subclasses and ``ProviderUnavailableError``; nothing is stored when it raises.
+        Connecting the same account on the same host again updates that integration; a new one beyond
+        ``max_integrations`` raises ``LimitReachedError``. Raises the ``ConnectError`` subclasses and
+        ``ProviderUnavailableError``; nothing is stored when it raises.
         """
         method = AuthMethod.ACCESS_TOKEN.value
         kind: TokenKind | None = None  # unknown until the host has described the token
@@ -40,6 +48,7 @@ class ConnectByToken:
                 verified,
                 Credentials(access_token=token.strip(), expires_at=verified.expires_at),
                 self._clock(),
+                limit=self._max_integrations,
             )
         except Exception as exc:
             self._metrics.connect_attempt(

@@ -20,6 +20,7 @@ challenge: it is remembered and never exchanged, whatever state it is later pres
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
 from dataclasses import dataclass, replace
@@ -31,6 +32,7 @@ from app.domain.errors import (
     HostNotAllowedError,
     InvalidOAuthStateError,
     InvalidTokenError,
+    LimitReachedError,
     OAuthExchangeError,
     ProviderUnavailableError,
 )
@@ -100,8 +102,10 @@ class ConnectByLogin:
         *,
         public_url: str,
         frontend_origins: tuple[str, ...],
+        max_integrations: int,
     ) -> None:
         self._hosts = hosts
+        self._max_integrations = max_integrations
         self._states = states
         self._integrations = integrations
         self._clock = clock
@@ -198,8 +202,8 @@ class ConnectByLogin:
         """``completeGitOAuth``: use up ``owner``'s state, exchange ``code``, check and store the login.
 
         Raises ``InvalidOAuthStateError`` (unknown, used, expired or another user's: then it is not
-        used up), ``OAuthExchangeError``, ``MissingPermissionsError``, ``InsufficientRoleError`` or
-        ``ProviderUnavailableError``; nothing is stored when it raises.
+        used up), ``OAuthExchangeError``, ``MissingPermissionsError``, ``InsufficientRoleError``,
+        ``LimitReachedError`` or ``ProviderUnavailableError``; nothing is stored when it raises.
         """
         try:
             if not _STATE_FORMAT.fullmatch(state or ""):
@@ -273,9 +277,22 @@ class ConnectByLogin:
         # The token endpoint's expiry wins; without one, what checking the token found.
         verified = replace(verified, expires_at=credentials.expires_at or verified.expires_at)
         credentials = replace(credentials, expires_at=verified.expires_at)
-        saved = await self._integrations.save_verified(
-            pending.owner, endpoint, AuthMethod.OAUTH, verified, credentials, now
-        )
+        try:
+            saved = await self._integrations.save_verified(
+                pending.owner,
+                endpoint,
+                AuthMethod.OAUTH,
+                verified,
+                credentials,
+                now,
+                limit=self._max_integrations,
+            )
+        except LimitReachedError:
+            # Not kept, so not left valid at the host either: this token only, not the whole grant,
+            # which another platform user's integration of the same account may still use.
+            with contextlib.suppress(ProviderUnavailableError):
+                await server.revoke(credentials.access_token, credentials.refresh_token)
+            raise
         return saved.integration
 
 

@@ -37,6 +37,7 @@ from app.security.crypto import TokenCipher
 from app.storage.durability import Durability
 from app.storage.integration_documents import as_utc as _as_utc
 from app.storage.integration_documents import to_integration as _to_integration
+from app.storage.integration_slots import SLOT, SlotTaken, claim_slot
 from app.storage.mongo import Database, Document, unavailable_on_failure
 
 log = logging.getLogger(__name__)
@@ -94,15 +95,24 @@ class IntegrationRepository:
         verified: VerifiedToken,
         credentials: Credentials,
         now: datetime,
+        *,
+        limit: int | None = None,
     ) -> SaveResult:
-        """Insert, or update the owner's integration of the same account on the same host."""
+        """Insert, or update the owner's integration of the same account on the same host.
+
+        ``limit``: how many integrations ``owner`` may have; inserting one more raises
+        ``LimitReachedError`` (updating one never does), also when connects race
+        (``app.storage.integration_slots``).
+        """
         key: Document = {
             "owner": owner,
             "provider": endpoint.provider.value,
             "host": endpoint.host,
             "accountId": verified.account.id,
         }
-        for _ in range(5):  # a concurrent connect of the same account can win the insert
+        # A concurrent connect of the same account, or one that took the same slot, can win the insert:
+        # each lost round stored another integration, so ``limit`` rounds end at the limit.
+        for _ in range(5 + (limit or 0)):
             existing = await self._collection.find_one(key, {"_id": 1})
             if existing is not None:
                 doc = await self._collection.find_one_and_update(
@@ -123,8 +133,10 @@ class IntegrationRepository:
             doc |= {"_id": new_id, "createdAt": now, "version": 0}
             doc |= self._secret_fields(str(new_id), credentials)
             try:
+                if limit is not None:
+                    doc[SLOT] = await claim_slot(self._collection, owner, limit)
                 await self._collection.insert_one(doc)
-            except DuplicateKeyError:
+            except (DuplicateKeyError, SlotTaken):
                 continue
             return SaveResult(await self._loaded_one(doc), created=True)
         raise RuntimeError("could not save the integration after repeated concurrent updates")
@@ -162,6 +174,11 @@ class IntegrationRepository:
         if oid is None:
             return None
         return await self._collection.find_one({"_id": oid, "owner": owner}, projection)
+
+    @unavailable_on_failure
+    async def count_for_owner(self, owner: str) -> int:
+        """How many integrations ``owner`` has."""
+        return await self._collection.count_documents({"owner": owner})
 
     @unavailable_on_failure
     async def list_for_owner(self, owner: str) -> list[Integration]:

@@ -183,6 +183,13 @@ class Database:
         await integrations.create_index(
             [("provider", ASCENDING), ("host", ASCENDING), ("accountId", ASCENDING)], name="account"
         )
+        # MAX_INTEGRATIONS_PER_USER under concurrent connects: one document per slot (storage.integration_slots).
+        await integrations.create_index(
+            [("owner", ASCENDING), ("slot", ASCENDING)],
+            unique=True,
+            partialFilterExpression={"slot": {"$exists": True}},
+            name="owner_slot_unique",
+        )
         states = self.db["oauth_states"]
         await states.create_index([("state", ASCENDING)], unique=True, name="state_unique")
         # Clean-up only: validity is checked in the query, the TTL monitor may run late.

@@ -23,6 +23,9 @@ def test_defaults_follow_the_design_table() -> None:
     assert settings.repository_cache_seconds == 60
     assert settings.app_env == "development"
     assert settings.graphiql is True
+    assert settings.max_integrations_per_user == 50
+    assert settings.max_upstream_work_per_request == 60
+    assert settings.max_concurrent_upstream_per_user == 40
 
 
 @pytest.mark.parametrize(
@@ -40,6 +43,9 @@ def test_defaults_follow_the_design_table() -> None:
         ({"FRONTEND_ORIGINS": "https://app.example.com/path"}, "FRONTEND_ORIGINS"),
         ({"GIT_HOST_ALLOWLIST": "not a host"}, "GIT_HOST_ALLOWLIST"),
         ({"REPOSITORY_CACHE_SECONDS": "-1"}, "REPOSITORY_CACHE_SECONDS"),
+        ({"MAX_INTEGRATIONS_PER_USER": "0"}, "MAX_INTEGRATIONS_PER_USER"),
+        ({"MAX_UPSTREAM_WORK_PER_REQUEST": "many"}, "MAX_UPSTREAM_WORK_PER_REQUEST"),
+        ({"MAX_CONCURRENT_UPSTREAM_PER_USER": "0"}, "MAX_CONCURRENT_UPSTREAM_PER_USER"),
         ({"GITHUB_CLIENT_ID": "abc"}, "GITHUB_CLIENT_SECRET"),
         ({"AUTH_JWT_SECRET": "short"}, "AUTH_JWT_SECRET"),
         ({"AUTH_JWKS_URL": "https://idp.example.com/jwks"}, "AUTH_ISSUER"),

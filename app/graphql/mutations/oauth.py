@@ -51,7 +51,8 @@ CompleteGitOAuthResult = Annotated[
     | gql_errors.OAuthExchangeError
     | gql_errors.MissingPermissionsError
     | gql_errors.InsufficientRoleError
-    | gql_errors.ProviderUnavailableError,
+    | gql_errors.ProviderUnavailableError
+    | gql_errors.LimitReachedError,
     strawberry.union("CompleteGitOAuthResult"),
 ]
 

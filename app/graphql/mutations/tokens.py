@@ -20,7 +20,8 @@ ConnectGitTokenResult = Annotated[
     | gql_errors.MissingPermissionsError
     | gql_errors.InsufficientRoleError
     | gql_errors.HostNotAllowedError
-    | gql_errors.ProviderUnavailableError,
+    | gql_errors.ProviderUnavailableError
+    | gql_errors.LimitReachedError,
     strawberry.union("ConnectGitTokenResult"),
 ]
 UpdateGitTokenResult = Annotated[

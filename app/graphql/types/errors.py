@@ -78,6 +78,14 @@ class NotFoundError(Error):
     pass
 
 
+@strawberry.type(
+    description="The user already has as many integrations as the service allows; disconnecting one "
+    "makes room. Connecting an account that is already connected updates it and never answers this."
+)
+class LimitReachedError(Error):
+    limit: int = strawberry.field(description="How many integrations one user may have.")
+
+
 ErrorType = (
     InvalidTokenError
     | MissingPermissionsError
@@ -88,6 +96,7 @@ ErrorType = (
     | InvalidOAuthStateError
     | OAuthExchangeError
     | NotFoundError
+    | LimitReachedError
 )
 
 
@@ -121,6 +130,8 @@ def member_for(exc: errors.PublicError) -> ErrorType:
             return OAuthExchangeError(message=message, code=code, reason=exc.reason)
         case errors.NotFoundError():
             return NotFoundError(message=message, code=code)
+        case errors.LimitReachedError():
+            return LimitReachedError(message=message, code=code, limit=exc.limit)
     raise TypeError(f"no GraphQL type for {type(exc).__name__}")
 
 
@@ -146,4 +157,5 @@ EXCEPTION_HANDLERS = (
     _UnionMember(errors.InvalidOAuthStateError, InvalidOAuthStateError),
     _UnionMember(errors.OAuthExchangeError, OAuthExchangeError),
     _UnionMember(errors.NotFoundError, NotFoundError),
+    _UnionMember(errors.LimitReachedError, LimitReachedError),
 )

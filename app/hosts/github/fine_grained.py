@@ -43,6 +43,7 @@ from app.hosts.github.constants import MAX_VERIFICATION_PAGES, PER_PAGE, REQUIRE
 from app.hosts.github.repositories import USER_REPOS, RepositoryEntry, parse_repository_entry
 from app.hosts.github.tokens import Session, User
 from app.hosts.parsing import parse_branch, parse_branches
+from app.net.client import parse_json
 from app.net.pagination import Paginator
 
 logger = logging.getLogger(__name__)
@@ -303,7 +304,7 @@ def _valid_sha(value: str | None) -> str | None:
 
 def _json(response: httpx.Response) -> Any:
     try:
-        return response.json()
+        return parse_json(response)
     except ValueError:
         return None
 

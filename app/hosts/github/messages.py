@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import httpx
 
 from app.hosts.github.constants import MAX_TOKEN_LENGTH, PERMISSION_AREAS, REQUIRED_CLASSIC_SCOPES
+from app.net.client import parse_json
 from app.security.token_shapes import contains_credential
 
 REVOKED = "GitHub did not accept this token: it is unknown, expired or revoked."
@@ -142,7 +143,7 @@ def refused_token(response: httpx.Response, token: str) -> str:
 def message_of(response: httpx.Response) -> str:
     """The ``message`` of a GitHub error answer, or ``""``."""
     try:
-        body = response.json()
+        body = parse_json(response)
     except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
         return ""
     message = body.get("message") if isinstance(body, dict) else None

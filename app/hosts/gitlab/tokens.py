@@ -37,7 +37,7 @@ from app.hosts.gitlab.roles import (
     pick_resource,
     project_membership,
 )
-from app.net.client import HostHTTP, json_body
+from app.net.client import HostHTTP, json_body, parse_json
 
 # Group and project access tokens belong to bot users named ``group_{id}_bot_…`` / ``project_{id}_bot_…``
 # (older instances: without the random suffix). Other bots with tokens are service accounts
@@ -379,7 +379,7 @@ def _parse_expiry(value: Any) -> datetime | None:
 
 def _json_or_none(response: httpx.Response) -> Any:
     try:
-        return response.json()
+        return parse_json(response)
     except ValueError:  # JSONDecodeError and UnicodeDecodeError are both ValueErrors
         return None
 
