@@ -19,6 +19,11 @@ from app.domain.errors import ConfigurationError
 from app.observability import configure_logging
 from app.settings import Secret, Settings, load_settings
 
+# After SIGTERM, how long requests in flight may still finish before they are cancelled. Without a
+# bound uvicorn waits for every one of them, and a request walking a slow host kept a worker alive
+# for ten minutes (issue 11). With Kubernetes' 30 s: 5 s preStop + this + the lifespan's 5 s drain.
+SHUTDOWN_GRACE_SECONDS = 10
+
 
 def _settings() -> Settings:
     try:
@@ -53,8 +58,8 @@ def _sigterm_unwinds() -> Iterator[None]:
 def serve(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM, then stop the embedded database (if started here) and exit 0.
 
-    uvicorn handles both signals while it serves: it finishes the requests in flight and runs the
-    lifespan's shutdown, then restores the handlers it found and raises the signal again. For SIGTERM
+    uvicorn handles both signals while it serves: it lets the requests in flight finish (for at most
+    ``SHUTDOWN_GRACE_SECONDS``, then cancels them) and runs the lifespan's shutdown, then restores the handlers it found and raises the signal again. For SIGTERM
     the handler it finds is ``_raise_terminated``, so the ``ExitStack`` of ``_serve`` unwinds and
     ``EmbeddedMongo.stop()`` closes the database's files before the process exits.
     """
@@ -99,6 +104,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
                 workers=args.workers,
                 log_config=None,
                 proxy_headers=True,
+                timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
             )
             # What uvicorn.run does for several workers, with a listening socket of our own (see
             # tcp_listening_socket); the workers inherit it.
@@ -111,7 +117,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
             Multiprocess(config, sockets=[sock]).run()
         else:
             print(f"GraphiQL: http://{host}:{port}/graphql", file=sys.stderr)
-            uvicorn.run(create_app(settings), host=host, port=port, log_config=None, proxy_headers=True)
+            uvicorn.run(
+                create_app(settings),
+                host=host,
+                port=port,
+                log_config=None,
+                proxy_headers=True,
+                timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+            )
 
 
 def tcp_listening_socket(host: str, port: int) -> socket.socket:

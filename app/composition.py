@@ -44,6 +44,8 @@ from app.storage.mongo import Database, EmbeddedMongo, embedded_storage_path
 from app.storage.oauth_states import OAuthStateRepository
 
 USER_AGENT = "git-integrations/0.1 (+https://github.com)"
+# At shutdown, how long listings still running may finish (and be saved) before they are cancelled.
+SHUTDOWN_DRAIN_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -184,7 +186,7 @@ async def open_services(settings: Settings, seams: Seams | None = None) -> Async
             )
             stack.push_async_callback(http.aclose)
         services = build_services(settings, database, http, guard, seams)
-        # Before the database closes: let listings that are still being saved finish.
-        stack.push_async_callback(services.catalog.drain)
-        stack.push_async_callback(services.branches.drain)
+        # Before the database closes: let listings that are still being saved finish, for a while.
+        stack.push_async_callback(services.catalog.drain, SHUTDOWN_DRAIN_SECONDS)
+        stack.push_async_callback(services.branches.drain, SHUTDOWN_DRAIN_SECONDS)
         yield services

@@ -23,6 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from app.composition import Seams, Services, open_services
+from app.disconnect import CancelOnDisconnect
 from app.graphql.asgi import GraphQLApp
 from app.oauth_callback import oauth_callback
 from app.observability import RequestLogMiddleware
@@ -81,6 +82,7 @@ def create_app(settings: Settings, seams: Seams | None = None) -> Starlette:
     graphql_app = GraphQLApp(GRAPHIQL_DIR if settings.graphiql else None)
     middleware = [
         Middleware(RequestLogMiddleware),
+        Middleware(CancelOnDisconnect),
     ]
     if settings.frontend_origins:
         middleware.append(

@@ -128,9 +128,12 @@ class Branches:
                 reading.add_done_callback(_retrieve)
         return BranchList(picker_order(found.listing.branches, search, default))
 
-    async def drain(self) -> None:
-        """Wait until every running read has landed, its save included (shutdown, tests)."""
-        await self._flights.drain()
+    async def drain(self, cancel_after: float | None = None) -> None:
+        """Wait until every running read has landed, its save included (shutdown, tests).
+
+        ``cancel_after``: at most this long, then the reads still running are cancelled.
+        """
+        await self._flights.drain(cancel_after)
 
     async def _head(
         self,

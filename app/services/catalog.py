@@ -109,9 +109,12 @@ class RepositoryCatalog:
             notices=stored.listing.notices,
         )
 
-    async def drain(self) -> None:
-        """Wait until every running listing has landed, its save included (shutdown, tests)."""
-        await self._flights.drain()
+    async def drain(self, cancel_after: float | None = None) -> None:
+        """Wait until every running listing has landed, its save included (shutdown, tests).
+
+        ``cancel_after``: at most this long, then the listings still running are cancelled.
+        """
+        await self._flights.drain(cancel_after)
 
     async def _listing(
         self, integration: Integration, key: str, search: str | None, refresh: bool

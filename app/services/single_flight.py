@@ -8,6 +8,10 @@ runs awaits the same result (or the same error).
 Work may have a tail (``after``: saving the result) that callers need not wait for. The flight
 stays open until the tail is done, so a caller arriving meanwhile still joins it instead of
 starting the work again before the result is saved.
+
+Work nobody waits for any more is cancelled: when the last caller gives up (its client went away, or
+the server is shutting down), a walk of the host that only it wanted stops instead of running on.
+One caller giving up while others wait leaves the work running for them.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ V = TypeVar("V")
 class _Flight(Generic[V]):
     result: asyncio.Future[V]
     task: asyncio.Task[None]
+    waiting: int = 0  # callers awaiting the result right now
 
 
 class SingleFlight(Generic[K, V]):
@@ -40,10 +45,23 @@ class SingleFlight(Generic[K, V]):
         """Whether work for ``key`` is in flight (its tail included)."""
         return key in self._flights
 
-    async def drain(self) -> None:
-        """Wait until every flight, tails included, has landed (shutdown, tests)."""
-        while self._flights:
-            await asyncio.gather(*(f.task for f in list(self._flights.values())), return_exceptions=True)
+    async def drain(self, cancel_after: float | None = None) -> None:
+        """Wait until every flight, tails included, has landed (shutdown, tests).
+
+        ``cancel_after``: at most this long; then whatever still runs is cancelled (and awaited).
+        """
+        try:
+            async with asyncio.timeout(cancel_after):
+                while self._flights:
+                    await asyncio.gather(
+                        *(f.task for f in list(self._flights.values())), return_exceptions=True
+                    )
+        except TimeoutError:
+            tasks = [f.task for f in self._flights.values()]
+            logger.warning("cancelling %d shared piece(s) of work still running at shutdown", len(tasks))
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def run(
         self,
@@ -55,8 +73,9 @@ class SingleFlight(Generic[K, V]):
         """The result of ``work()``, or of the same key's work already running.
 
         The work runs as its own task: a caller that gives up (a cancelled request) does not cancel
-        it for the others, and its result still reaches ``after``. A failure of ``after`` is logged,
-        not raised: the callers already have their result.
+        it for the others, and its result still reaches ``after``; when the last caller gives up
+        before the result is there, the work is cancelled. A failure of ``after`` is logged, not
+        raised: the callers already have their result.
         """
         flight = self._flights.get(key)
         if flight is None:
@@ -65,7 +84,13 @@ class SingleFlight(Generic[K, V]):
             flight = _Flight(result, task)
             self._flights[key] = flight
             task.add_done_callback(lambda _: self._land(key, flight))
-        return await asyncio.shield(flight.result)
+        flight.waiting += 1
+        try:
+            return await asyncio.shield(flight.result)
+        finally:
+            flight.waiting -= 1
+            if flight.waiting == 0 and not flight.result.done():
+                flight.task.cancel()  # every caller gave up: nobody wants the work any more
 
     @staticmethod
     async def _fly(

@@ -140,7 +140,11 @@ class TokenRefresher:
             elif await repository.take_refresh_lease(
                 current.id, current.version, holder, now, now + timedelta(seconds=lease)
             ):
-                renewed = await self._refresh_as_holder(current, credentials, holder)
+                # Shielded: once the host has spent the old refresh token, only the stored answer
+                # keeps the login alive, so a request cancelled meanwhile (its client went away) must
+                # not cancel the refresh with it.
+                refresh = asyncio.ensure_future(self._refresh_as_holder(current, credentials, holder))
+                renewed = await asyncio.shield(refresh)
                 if renewed is not None:
                     return renewed
                 watched = None  # the lease was lost meanwhile: see what its new holder did

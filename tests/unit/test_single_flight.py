@@ -71,3 +71,63 @@ async def test_callers_arriving_while_the_tail_runs_join_the_same_flight() -> No
     await saved.wait()
     await asyncio.sleep(0)
     assert await flights.run("k", work, after=save) == 2
+
+
+async def test_work_is_cancelled_when_its_last_caller_gives_up() -> None:
+    flights: SingleFlight[str, int] = SingleFlight()
+    started, cancelled = asyncio.Event(), asyncio.Event()
+
+    async def work() -> int:
+        started.set()
+        try:
+            await asyncio.sleep(30)  # a long walk of a slow host
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return 1
+
+    first = asyncio.ensure_future(flights.run("k", work))
+    second = asyncio.ensure_future(flights.run("k", work))
+    await started.wait()
+    first.cancel()
+    await asyncio.sleep(0.01)
+    assert not cancelled.is_set()  # someone still waits
+    second.cancel()
+    await asyncio.wait_for(cancelled.wait(), 5)
+    await flights.drain()
+    assert not flights.running("k")
+
+
+async def test_a_tail_still_runs_when_every_caller_has_its_result() -> None:
+    flights: SingleFlight[str, int] = SingleFlight()
+    saved = asyncio.Event()
+
+    async def save(value: int) -> None:
+        await asyncio.sleep(0.02)
+        saved.set()
+
+    async def work() -> int:
+        return 3
+
+    assert await flights.run("k", work, after=save) == 3
+    await asyncio.wait_for(saved.wait(), 5)
+
+
+async def test_drain_with_a_timeout_cancels_what_still_runs() -> None:
+    flights: SingleFlight[str, int] = SingleFlight()
+    started = asyncio.Event()
+
+    async def work() -> int:
+        started.set()
+        await asyncio.sleep(30)
+        return 1
+
+    async def patient_caller() -> None:
+        with pytest.raises(asyncio.CancelledError):
+            await flights.run("k", work)
+
+    caller = asyncio.ensure_future(patient_caller())
+    await started.wait()
+    await flights.drain(cancel_after=0.05)
+    assert not flights.running("k")
+    await asyncio.wait_for(caller, 5)
