@@ -59,8 +59,8 @@ def serve(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM, then stop the embedded database (if started here) and exit 0.
 
     uvicorn handles both signals while it serves: it lets the requests in flight finish (for at most
-    ``SHUTDOWN_GRACE_SECONDS``, then cancels them) and runs the lifespan's shutdown, then restores the handlers it found and raises the signal again. For SIGTERM
-    the handler it finds is ``_raise_terminated``, so the ``ExitStack`` of ``_serve`` unwinds and
+    ``SHUTDOWN_GRACE_SECONDS``, then cancels them) and runs the lifespan's shutdown, then restores
+    the handlers it found and raises the signal again. For SIGTERM the handler it finds is ``_raise_terminated``, so the ``ExitStack`` of ``_serve`` unwinds and
     ``EmbeddedMongo.stop()`` closes the database's files before the process exits.
     """
     settings = _settings()

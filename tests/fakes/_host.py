@@ -70,6 +70,10 @@ class FakeHost:
         self.lock = threading.RLock()
         self.delay: float = 0.0
         self.requests: list[RecordedRequest] = []
+        # How many requests it was answering at once, now and at most (what a host's concurrency limit
+        # sees: GitHub's secondary rate limit allows 100 concurrent requests per user).
+        self.in_flight = 0
+        self.max_in_flight = 0
         self.refresh_count = 0
         self.revocations: list[tuple[str, str]] = []  # (how, token)
         # Mutating requests (POST, PUT, PATCH, DELETE) in flight now, and the most seen at once. GitHub
@@ -113,6 +117,7 @@ class FakeHost:
     def clear_requests(self) -> None:
         with self.lock:
             self.requests.clear()
+            self.max_in_flight = self.in_flight
 
     # --- faults ----------------------------------------------------------------------------------
 
@@ -256,6 +261,8 @@ class HostMiddleware:
         with self.fake.lock:  # logged in arrival order; the status is filled in when the answer starts
             index = len(self.fake.requests)
             self.fake.requests.append(entry)
+            self.fake.in_flight += 1
+            self.fake.max_in_flight = max(self.fake.max_in_flight, self.fake.in_flight)
             if writes:
                 self.fake.writes_in_flight += 1
                 self.fake.max_writes_in_flight = max(
@@ -273,6 +280,7 @@ class HostMiddleware:
                 await self._inject(fault, scope, receive, recording_send)
         finally:
             with self.fake.lock:
+                self.fake.in_flight -= 1
                 if writes:
                     self.fake.writes_in_flight -= 1
                 if index < len(self.fake.requests) and self.fake.requests[index] is entry:
