@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 
-import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.observability import note
@@ -30,8 +29,10 @@ class CancelOnDisconnect:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        handler = asyncio.current_task()
+        assert handler is not None
         body_read = asyncio.Event()
-        answered = False
+        answered = disconnected = False
 
         async def receive_body() -> Message:
             message = await receive()
@@ -45,15 +46,26 @@ class CancelOnDisconnect:
                 answered = True
             await send(message)
 
-        async def watch(scope_to_cancel: anyio.CancelScope) -> None:
+        async def watch() -> None:
+            nonlocal disconnected
             await body_read.wait()
             message = await receive()
             if message["type"] == "http.disconnect" and not answered:
+                disconnected = True
                 note(outcome=DISCONNECTED)
-                scope_to_cancel.cancel()
+                handler.cancel()
 
-        # The watcher cancels the group's own scope: the group absorbs that cancellation, and only that.
-        async with anyio.create_task_group() as tasks:
-            tasks.start_soon(watch, tasks.cancel_scope)
+        watcher = asyncio.create_task(watch())
+        try:
             await self.app(scope, receive_body, send_answer)
-            tasks.cancel_scope.cancel()
+            if disconnected:
+                await asyncio.sleep(0)  # take delivery of a cancellation that came too late to matter
+        except asyncio.CancelledError:
+            # Only the cancellation this middleware asked for ends here; any other (shutdown) goes on.
+            if not disconnected or handler.uncancel() > 0:
+                raise
+        else:
+            if disconnected and handler.cancelling():
+                handler.uncancel()  # the handler absorbed it itself
+        finally:
+            watcher.cancel()

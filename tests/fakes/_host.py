@@ -3,7 +3,8 @@
 Fault kinds (each queued fault is used by exactly one request, in order; ``path_prefix`` limits which):
 
 - ``fail``: answer ``status`` (500 JSON, 502/503/504 an HTML proxy page) without reaching the host logic.
-- ``hang``: wait ``seconds`` first, then answer normally (use a client timeout shorter than that).
+- ``hang``: read the request, wait ``seconds``, then handle it and answer normally, even when the client
+  has gone meanwhile (use a client timeout shorter than that).
 - ``reset``: drop the connection without answering. Under uvicorn (``server.run_in_thread``) the socket is
   aborted with an RST; in-process (``httpx.ASGITransport``) the client sees ``httpx.ReadError``.
 - ``invalid_json``: answer 200 ``application/json`` whose body is an HTML page.
@@ -289,8 +290,16 @@ class HostMiddleware:
     async def _inject(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> None:
         abort: Callable[[], None] | None = scope.get("extensions", {}).get(ABORT_EXTENSION)
         if fault.kind == "hang":
+            # The request is read first and handled after the pause even if the client has gone
+            # meanwhile: a host that received a request may act on it although its answer never
+            # arrives, and the client cannot tell (a refresh token spent without the new one arriving).
+            received = await receive()
+
+            async def replay() -> Message:
+                return received
+
             await asyncio.sleep(fault.seconds)
-            await self.app(scope, receive, send)
+            await self.app(scope, replay, send)
         elif fault.kind == "fail":
             await self.fake.fault_response(fault)(scope, receive, send)
         elif fault.kind == "invalid_json":

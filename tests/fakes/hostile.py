@@ -99,6 +99,9 @@ def serve_hostile(host: HostileHost) -> Iterator[str]:
     address: list[str] = []
     stop = asyncio.Event()
 
+    if host.behaviour == "gzip_bomb":
+        _bomb(host.size)  # compressed before the host starts, not while the service waits for it
+
     async def main() -> None:
         server = await asyncio.start_server(host._serve, "127.0.0.1", 0)
         address.append(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")

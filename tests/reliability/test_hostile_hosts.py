@@ -88,7 +88,9 @@ def assert_unavailable(result: dict[str, Any], *words: str) -> None:
         assert word in result["message"], result["message"]
 
 
-async def test_a_host_dripping_its_answer_fails_at_the_deadline_not_when_the_drip_ends(service: Service) -> None:
+async def test_a_host_dripping_its_answer_fails_at_the_deadline_not_when_the_drip_ends(
+    service: Service,
+) -> None:
     hostile = HostileHost("drip", interval=0.25)  # its answer would take more than a minute
     with serve_hostile(hostile) as url:
         started = time.monotonic()
@@ -114,7 +116,7 @@ async def test_a_300_mb_answer_is_refused_after_a_few_mib(service: Service, decl
 
 
 async def test_a_zip_bomb_is_refused_without_inflating_it(service: Service) -> None:
-    hostile = HostileHost("gzip_bomb", size=256 * 1024 * 1024)  # 256 MB in about 250 KB
+    hostile = HostileHost("gzip_bomb", size=64 * 1024 * 1024)  # 64 MB of zeros in about 64 KB
     with serve_hostile(hostile) as url:
         result = await while_answering_healthz(service, asyncio.wait_for(connect_to(service, url), 30))
 
