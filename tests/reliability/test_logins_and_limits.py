@@ -100,3 +100,7 @@ async def test_completing_a_login_beyond_the_limit_answers_limit_reached(
         assert over["__typename"] == "LimitReachedError", over
         assert over["code"] == "LIMIT_REACHED"
         assert [i["account"]["login"] for i in await service.integrations()] == ["alice"]
+        # The token issued for the login that was not kept does not stay valid at GitLab.
+        [(how, revoked)] = gitlab.revocations
+        assert gitlab.valid_token(revoked) is None
+        assert how == "revoke"

@@ -109,8 +109,7 @@ def test_sigterm_while_a_slow_host_is_walked_ends_the_worker_promptly(tmp_path: 
         status = served.process.wait(timeout=3 * PAGE_SECONDS + 30)
         took = time.monotonic() - started
 
-    # uvicorn raises the signal again once it has shut down (its exit status says what stopped it).
-    assert status in (0, -signal.SIGTERM), status
+    assert status == 0, status
     # Well before the walk's 30 s: the grace for requests in flight, then the rest is cancelled.
     assert took < SHUTDOWN_GRACE_SECONDS + 8, f"SIGTERM took {took:.1f} s"
 
