@@ -1,9 +1,9 @@
 """Refuse an operation whose upstream work is over budget, before any resolver runs.
 
 ``UpstreamCostLimit`` runs when the document is parsed and validated and execution is about to
-start. It estimates the operation's work (``app.graphql.cost``); when something in it can reach a
-host, it reads how many integrations the caller has (one count in the database), and when the
-estimate is over ``MAX_UPSTREAM_WORK_PER_REQUEST`` plus that count, the result is a single
+start. It estimates the operation's work (``app.graphql.cost``); when that could exceed the budget of
+a caller without integrations, it reads how many integrations the caller has (one count in the
+database), and when the estimate is over ``MAX_UPSTREAM_WORK_PER_REQUEST`` plus that count, the result is a single
 ``QUERY_TOO_COMPLEX`` error: nothing is executed, so nothing is sent to any host, and the answer
 carries no ``data`` (``app.graphql.asgi`` leaves it out, as GraphQL over HTTP does for a request
 that never executed).
@@ -24,6 +24,9 @@ from app.graphql.cost import estimate
 from app.observability import note
 
 TOO_COMPLEX = QueryTooComplexError.code
+# As many integrations as anyone could have: an estimate that fits the smallest budget even then needs
+# no count from the database (a search, a page, a repository's branches).
+ANY_NUMBER = 10**9
 
 
 class UpstreamCostLimit(SchemaExtension):
@@ -56,16 +59,18 @@ class UpstreamCostLimit(SchemaExtension):
             )
             return None if work is None or work.empty else work.total(integrations)
 
-        if work_for(0) is None:
-            return None  # nothing in it reaches a host
+        services = context.context.services
+        least = services.settings.max_upstream_work_per_request  # the budget of a caller with none
+        most = work_for(ANY_NUMBER)
+        if most is None or most <= least:
+            return None  # nothing in it reaches a host, or it fits however many integrations there are
         try:
             caller = await context.context.caller()
         except UnauthenticatedError:
             return None
-        services = context.context.services
         integrations = await services.integrations.count_for_owner(caller.user_id)
         cost = work_for(integrations) or 0
-        budget = services.settings.max_upstream_work_per_request + integrations
+        budget = least + integrations
         note(upstream_cost=cost)
         if cost <= budget:
             return None

@@ -293,10 +293,19 @@ class HostMiddleware:
             # The request is read first and handled after the pause even if the client has gone
             # meanwhile: a host that received a request may act on it although its answer never
             # arrives, and the client cannot tell (a refresh token spent without the new one arriving).
-            received = await receive()
+            body, more = b"", True
+            while more:
+                message = await receive()
+                body += message.get("body", b"")
+                more = message["type"] == "http.request" and message.get("more_body", False)
+            replayed = False
 
             async def replay() -> Message:
-                return received
+                nonlocal replayed
+                if replayed:
+                    return await receive()
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
 
             await asyncio.sleep(fault.seconds)
             await self.app(scope, replay, send)

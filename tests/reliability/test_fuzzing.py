@@ -12,13 +12,15 @@ fuzzer found), and never a response naming a token or a secret, a stack frame (`
 ``File "``) or a source path (``/app/``, ``.py``) — unless the request itself carried that text.
 
 The budget is bounded for CI: ``MAX_EXAMPLES`` documents per strategy, derandomized (the same documents
-every run, so a failure reproduces), no deadline and no example database.
+every run, so a failure reproduces), no deadline and no example database. The longer run of
+docs/reliability.md sets ``FUZZ_EXAMPLES`` (documents per strategy) instead.
 """
 
 from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import socket
 import uuid
@@ -43,7 +45,8 @@ from tests.picker_support import app_services, picker_settings, upstream
 from tests.reliability.operations import SCHEMA_FILE
 from tests.reliability.support import CLASSIC, jail_connections
 
-MAX_EXAMPLES = 150
+MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "150"))
+OUTCOMES_FILE = os.environ.get("FUZZ_OUTCOMES")  # a file to append each answer's outcome to
 DATABASE = f"test_fuzzing_{uuid.uuid4().hex[:12]}"
 SCHEMA = SCHEMA_FILE.read_text(encoding="utf-8")
 
@@ -159,6 +162,14 @@ def assert_safe(response: httpx.Response, document: str, secrets: Sequence[str])
         assert "INTERNAL" not in codes, text[:500]
 
 
+def outcome_of(response: httpx.Response) -> str:
+    """HTTP status, or the sorted error codes of a 200 (``ok`` without errors)."""
+    if response.status_code != 200:
+        return f"HTTP {response.status_code}"
+    codes = {str((e.get("extensions") or {}).get("code")) for e in response.json().get("errors") or []}
+    return ",".join(sorted(codes)) or "ok"
+
+
 def string_nodes(pool: list[str]) -> st.SearchStrategy[graphql.StringValueNode]:
     """Half the time a value that means something to the service, else any text."""
     values = st.one_of(st.sampled_from(pool), st.text(max_size=40))
@@ -211,3 +222,9 @@ async def test_generated_documents_never_break_or_leak(
     response = await api.http.post("/graphql", json={"query": text}, headers=headers)
 
     assert_safe(response, text, secrets)
+    if OUTCOMES_FILE:  # the longer run's tally (docs/reliability.md)
+        with open(OUTCOMES_FILE, "a", encoding="utf-8") as outcomes:
+            outcomes.write(
+                json.dumps({"case": kind, "caller": caller is not None, "outcome": outcome_of(response)})
+                + "\n"
+            )
