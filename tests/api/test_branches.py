@@ -65,7 +65,9 @@ class Site:
         return str(next(e["node"]["id"] for e in edges if e["node"]["fullName"] == full_name))
 
     async def branches(self, repository_id: str, *, total: bool = False, **arguments: Any) -> dict[str, Any]:
-        body = await self.client.execute(WITH_TOTAL if total else BRANCHES, {"id": repository_id, **arguments})
+        body = await self.client.execute(
+            WITH_TOTAL if total else BRANCHES, {"id": repository_id, **arguments}
+        )
         assert "errors" not in body, body
         result: dict[str, Any] = body["data"]["node"]["branches"]
         return result
@@ -175,7 +177,9 @@ async def test_a_prefix_search_is_answered_from_matching_refs_in_one_round(site:
     assert "/repos/octocat/big/branches" in answered  # ?protected=true, in the same round
     # The next page comes from the whole list, read once and then kept for every later search.
     await settle(site.app)
-    following = await site.branches(repository, search="release/", first=10, after=page["pageInfo"]["endCursor"])
+    following = await site.branches(
+        repository, search="release/", first=10, after=page["pageInfo"]["endCursor"]
+    )
     assert names(following) == RELEASES[10:20]
     site.github.clear_requests()
     again = await site.branches(repository, search="release/0", first=10)
@@ -211,7 +215,9 @@ async def test_a_cursor_of_a_deleted_branch_continues_where_it_was(site: Site) -
     await settle(site.app)
     del site.github.repository("octocat/big").branches["release/0003"]
     await site.app.services.listings.delete_for_integration(site.github_integration.id)  # read afresh
-    following = await site.branches(repository, search="release/", first=2, after=page["pageInfo"]["endCursor"])
+    following = await site.branches(
+        repository, search="release/", first=2, after=page["pageInfo"]["endCursor"]
+    )
     assert names(following) == RELEASES[3:5]
 
 

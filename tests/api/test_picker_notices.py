@@ -88,7 +88,9 @@ def gitlab_world() -> FakeGitLab:
 
 
 @contextlib.asynccontextmanager
-async def picker_for(settings: Settings, seams: Seams | None = None, **overrides: Any) -> AsyncIterator[Picker]:
+async def picker_for(
+    settings: Settings, seams: Seams | None = None, **overrides: Any
+) -> AsyncIterator[Picker]:
     github, gitlab = github_world(), gitlab_world()
     settings = picker_settings(
         settings, github_oauth=OAuthClient("Iv1.pickerclient", Secret("s" * 20)), **overrides

@@ -134,7 +134,9 @@ class FakeHost:
     ) -> None:
         """The next ``count`` requests answer ``status`` (with optional headers/JSON body, e.g. a secondary
         limit); ``exact``: only requests for the path ``path_prefix`` itself."""
-        fault = Fault("fail", status=status, path_prefix=path_prefix, headers=headers or {}, body=body, exact=exact)
+        fault = Fault(
+            "fail", status=status, path_prefix=path_prefix, headers=headers or {}, body=body, exact=exact
+        )
         self._queue(count, fault)
 
     def hang_next(self, seconds: float, count: int = 1, *, path_prefix: str = "") -> None:

@@ -273,7 +273,9 @@ async def test_a_rate_limit_on_one_concurrent_page_fails_the_listing_with_rate_l
     assert raised.value.retry_after_seconds == 30
 
 
-async def test_branches_come_from_matching_refs_and_the_protected_list_in_one_round(client: GitHubHost) -> None:
+async def test_branches_come_from_matching_refs_and_the_protected_list_in_one_round(
+    client: GitHubHost,
+) -> None:
     refs = load("github", "git-matching-refs.github-docs.json")["response"]["body"]
     # The recorded /branches answer of codecov, cut to one entry renamed after the docs' feature-b:
     # what ?protected=true lists (GitHub's own protected flag rides along).
@@ -369,7 +371,9 @@ async def test_a_prefix_no_branch_name_can_start_with_never_reaches_the_path(
     client: GitHubHost, prefix: str
 ) -> None:
     with respx.mock(assert_all_mocked=True, base_url=API):
-        assert await client.branches_starting_with(TOKEN, integration(), "octocat/Hello-World", prefix) is None
+        assert (
+            await client.branches_starting_with(TOKEN, integration(), "octocat/Hello-World", prefix) is None
+        )
 
 
 async def test_organizations_behind_saml_sso_become_a_notice_with_where_to_authorize(

@@ -285,7 +285,14 @@ async def test_branches_come_from_the_recorded_branch_list(client: GitLabHost) -
 
 @pytest.mark.parametrize(
     ("search", "sent"),
-    [("release", "release"), ("^rel", "rel"), ("v1$", "v1"), ("^main$", "main"), ("a^b$c", "a^b$c"), ("^", None)],
+    [
+        ("release", "release"),
+        ("^rel", "rel"),
+        ("v1$", "v1"),
+        ("^main$", "main"),
+        ("a^b$c", "a^b$c"),
+        ("^", None),
+    ],
 )
 async def test_a_branch_search_never_sends_gitlabs_operators(
     client: GitLabHost, search: str, sent: str | None

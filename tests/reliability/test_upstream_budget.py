@@ -139,7 +139,7 @@ async def test_branches_under_a_hundred_repositories_with_aliases_are_refused_be
 ) -> None:
     async with world(settings, integrations=1, projects=250) as w:
         pages = " ".join(
-            f"p{i}: repositories(first: 100) {{ edges {{ node {{ b{i}: branches {{ name }} }} }} }}"
+            f"p{i}: repositories(first: 100) {{ edges {{ node {{ b{i}: branches {{ edges {{ node {{ name }} }} }} }} }} }}"
             for i in range(3)
         )
         query = f"query($id: ID!) {{ integration(id: $id) {{ {pages} }} }}"
@@ -184,11 +184,11 @@ async def test_what_the_picker_asks_fits_for_a_user_with_the_most_integrations(s
         )
         assert "errors" not in page, page
         branches = await w.execute(
-            "query($id: ID!) { node(id: $id) { ... on Repository { branches(first: 100) { name } } } }",
+            "query($id: ID!) { node(id: $id) { ... on Repository { branches(first: 100) { edges { node { name } } } } } }",
             {"id": cursor["id"]},
         )
         assert "errors" not in branches, branches
-        assert branches["data"]["node"]["branches"]
+        assert branches["data"]["node"]["branches"]["edges"]
 
 
 async def test_an_anonymous_request_over_budget_is_unauthenticated_and_asks_no_host(

@@ -113,7 +113,10 @@ async def test_listings_are_kept_per_integration_and_key_and_forgotten_on_discon
 
 async def test_notices_admin_rights_and_hidden_organizations_round_trip(database: Database) -> None:
     notice = AccessNotice(
-        AccessNoticeReason.SSO_AUTHORIZATION_REQUIRED, "authorize it", "https://github.com/settings/tokens", ("42",)
+        AccessNoticeReason.SSO_AUTHORIZATION_REQUIRED,
+        "authorize it",
+        "https://github.com/settings/tokens",
+        ("42",),
     )
     pages = listing(1).pages
     admin = replace(pages[0].repositories[0], viewer_can_administer=True)

@@ -37,13 +37,17 @@ async def gh(github: FakeGitHub) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def test_a_list_leaves_out_sso_organizations_and_names_them(gh: httpx.AsyncClient, github: FakeGitHub) -> None:
+async def test_a_list_leaves_out_sso_organizations_and_names_them(
+    gh: httpx.AsyncClient, github: FakeGitHub
+) -> None:
     listed = await gh.get("/user/repos", params={"per_page": 2})
     assert listed.status_code == 200
     assert all(r["owner"]["login"] == "octocat" for r in listed.json())
     initech = github.account("initech").id
     assert listed.headers["X-GitHub-SSO"] == f"partial-results; organizations={initech}"
-    again = await gh.get("/user/repos", params={"per_page": 2}, headers={"If-None-Match": listed.headers["etag"]})
+    again = await gh.get(
+        "/user/repos", params={"per_page": 2}, headers={"If-None-Match": listed.headers["etag"]}
+    )
     assert again.status_code == 304 and "X-GitHub-SSO" not in again.headers
     one = await gh.get("/repos/initech/secret")
     assert one.status_code == 403
@@ -75,7 +79,9 @@ async def test_matching_refs_answers_every_ref_with_the_prefix_in_one_page(
     assert empty.status_code == 409 and empty.json()["message"] == "Git Repository is empty."
 
 
-async def test_protected_true_lists_only_protected_branches(gh: httpx.AsyncClient, github: FakeGitHub) -> None:
+async def test_protected_true_lists_only_protected_branches(
+    gh: httpx.AsyncClient, github: FakeGitHub
+) -> None:
     github.add_branch("octocat/repo-0002", "release", protected=True)
     protected = await gh.get("/repos/octocat/repo-0002/branches", params={"protected": "true"})
     assert {b["name"] for b in protected.json()} == {"release"}
@@ -122,7 +128,9 @@ async def test_offset_pages_past_the_limit_answer_400_and_keyset_goes_on(gl: htt
 async def test_a_project_search_matches_group_paths_only_when_asked(gl: httpx.AsyncClient) -> None:
     names = await gl.get("/projects", params={"membership": "true", "search": "payments"})
     assert names.json() == []
-    paths = await gl.get("/projects", params={"membership": "true", "search": "payments", "search_namespaces": "true"})
+    paths = await gl.get(
+        "/projects", params={"membership": "true", "search": "payments", "search_namespaces": "true"}
+    )
     assert len(paths.json()) == 20  # GitLab's default page
 
 

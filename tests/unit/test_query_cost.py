@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from graphql import GraphQLSchema, OperationDefinitionNode, build_schema, parse
+from graphql import GraphQLSchema, OperationDefinitionNode, build_schema, parse, validate
 
 from app.graphql.cost import HOST_CALLS, QUERY_FIELDS, TOKEN_CHECK, UNKNOWN_LIST_SIZE, Work, estimate
 from app.graphql.schema import schema as service_schema
@@ -36,7 +36,9 @@ def work(
     schema: GraphQLSchema = SCHEMA,
     operation: str | None = None,
 ) -> Work:
-    found = estimate(schema, parse(query), operation, variables, integrations)
+    document = parse(query)
+    assert not validate(schema, document), validate(schema, document)  # what the service would execute
+    found = estimate(schema, document, operation, variables, integrations)
     assert found is not None
     return found
 
@@ -57,14 +59,14 @@ def test_ten_aliased_searches_over_twelve_integrations_are_over_budget() -> None
 
 def test_branches_under_a_hundred_repositories_are_over_budget() -> None:
     query = f"""{{ integration(id: "{INTEGRATION}") {{ repositories(first: 100) {{
-        edges {{ node {{ branches {{ name }} }} }} }} }} }}"""
+        edges {{ node {{ branches {{ edges {{ node {{ name }} }} }} }} }} }} }} }}"""
 
     assert cost(query) == 1 + 100 > budget(1)
 
 
 def test_aliased_pages_of_repositories_with_branches_multiply() -> None:
     pages = " ".join(
-        f'p{i}: repositories(first: 10, after: "c{i}") {{ edges {{ node {{ branches {{ name }} }} }} }}'
+        f'p{i}: repositories(first: 10, after: "c{i}") {{ edges {{ node {{ branches {{ edges {{ node {{ name }} }} }} }} }} }}'
         for i in range(8)
     )
     query = f'{{ integration(id: "{INTEGRATION}") {{ {pages} }} }}'
@@ -98,7 +100,7 @@ def test_a_search_a_page_and_the_branches_of_one_repository_fit() -> None:
     page = (
         f'{{ integration(id: "{INTEGRATION}") {{ repositories(first: 30, after: "x") {{ totalCount }} }} }}'
     )
-    branches = f'{{ node(id: "{REPOSITORY}") {{ ... on Repository {{ branches(first: 100) {{ name }} }} }} }}'
+    branches = f'{{ node(id: "{REPOSITORY}") {{ ... on Repository {{ branches(first: 100) {{ edges {{ node {{ name }} }} }} }} }} }}'
 
     assert cost(search, 50) == 1
     assert cost(page, 50) == 1
@@ -147,7 +149,7 @@ def test_fragments_and_variables_are_followed() -> None:
     query = """query Q($first: Int, $search: String = "web", $id: ID!) {
         integration(id: $id) { ...Listing ... on Integration { other: repositories(search: $search) { totalCount } } } }
       fragment Listing on Integration { repositories(first: $first) { edges { node { ...Branches } } } }
-      fragment Branches on Repository { branches { name } }"""
+      fragment Branches on Repository { branches { edges { node { name } } } }"""
 
     assert cost(query, variables={"id": INTEGRATION, "first": 7}) == 2 + 7
     assert cost(query, variables={"id": INTEGRATION}) == 2 + 30  # `first` left out: the default
@@ -156,8 +158,8 @@ def test_fragments_and_variables_are_followed() -> None:
 
 def test_a_field_selected_twice_under_one_name_counts_once() -> None:
     query = f"""{{ integration(id: "{INTEGRATION}") {{
-        repositories(first: 3) {{ edges {{ node {{ branches {{ name }} }} }} }}
-        ... on Integration {{ repositories(first: 3) {{ edges {{ node {{ branches {{ commitSha }} }} }} }} }} }} }}"""
+        repositories(first: 3) {{ edges {{ node {{ branches {{ edges {{ node {{ name }} }} }} }} }} }}
+        ... on Integration {{ repositories(first: 3) {{ edges {{ node {{ branches {{ edges {{ node {{ commitSha }} }} }} }} }} }} }} }} }}"""
 
     assert cost(query) == 1 + 3
 
@@ -173,8 +175,8 @@ def test_skip_and_include_are_honoured() -> None:
 
 def test_node_counts_the_most_expensive_type_it_can_be_and_a_listing_for_a_repository_id() -> None:
     query = """query Q($id: ID!) { node(id: $id) {
-        ... on Integration { repositories(first: 20) { edges { node { branches { name } } } } }
-        ... on Repository { branches { name } } } }"""
+        ... on Integration { repositories(first: 20) { edges { node { branches { edges { node { name } } } } } } }
+        ... on Repository { branches { edges { node { name } } } } } }"""
 
     assert cost(query, 5, {"id": INTEGRATION}) == 1 + 20
     assert cost(query, 5, {"id": REPOSITORY}) == 1 + 1 + 20  # the lookup itself, then the rest
@@ -183,7 +185,7 @@ def test_node_counts_the_most_expensive_type_it_can_be_and_a_listing_for_a_repos
 
 def test_a_mutations_result_reaching_repositories_counts_them_too() -> None:
     query = """mutation { connectGitToken(input: {provider: GITHUB, token: "t"}) {
-        ... on Integration { repositories(first: 10) { edges { node { branches { name } } } } } } }"""
+        ... on Integration { repositories(first: 10) { edges { node { branches { edges { node { name } } } } } } } } }"""
 
     assert cost(query, 0) == TOKEN_CHECK + 1 + 10
 

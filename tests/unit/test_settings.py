@@ -159,7 +159,9 @@ def test_each_secret_may_come_from_a_file_with_its_trailing_newline_dropped(
     tmp_path: Path, variable: str
 ) -> None:
     secret_file = tmp_path / "secret"
-    secret_file.write_text(SECRETS[variable] + "\n")  # as `echo value > file` or a Kubernetes Secret writes it
+    secret_file.write_text(
+        SECRETS[variable] + "\n"
+    )  # as `echo value > file` or a Kubernetes Secret writes it
     from_file = {**CLIENT_IDS, **SECRETS, f"{variable}_FILE": str(secret_file)}
     del from_file[variable]
 
