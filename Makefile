@@ -27,9 +27,10 @@ $(UV): tools/uv.txt
 install-run: lock-check
 	$(SYNC) --extra embedded --no-dev --inexact
 
-# What `make test` needs: the above and the test and lint tools (the `dev` group), nothing else.
+# What `make test` needs: the above, the tracing extra (tests/api/test_tracing.py) and the test and lint
+# tools (the `dev` group), nothing else.
 install: lock-check
-	$(SYNC) --extra embedded
+	$(SYNC) --extra embedded --extra otel
 
 lock-check: $(UV)
 	@$(UV) lock --check --offline --python "$(PYTHON_EXE)" || { \

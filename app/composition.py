@@ -16,6 +16,7 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -42,6 +43,10 @@ from app.storage.integrations import IntegrationRepository
 from app.storage.listings import ListingStore
 from app.storage.mongo import Database, EmbeddedMongo, embedded_storage_path
 from app.storage.oauth_states import OAuthStateRepository
+from app.tracing import NO_TRACING, Tracing
+
+if TYPE_CHECKING:
+    from app.tracing import SpanExporter
 
 USER_AGENT = "git-integrations/0.1 (+https://github.com)"
 # At shutdown, how long listings still running may finish (and be saved) before they are cancelled.
@@ -56,7 +61,8 @@ class Seams:
     ``resolver``: DNS for the SSRF guard. ``retry``: how GETs are retried. ``pages``: how listings
     walk pages (how many at once, how many at most). ``clock``: the time.
     ``metrics``: the sink (default: a fresh one per app). ``integrations``: builds the integrations
-    repository from the database, the cipher and the clock.
+    repository from the database, the cipher and the clock. ``span_exporter``: where spans go, whatever the
+    settings say (tests: an in-memory exporter; needs the ``otel`` extra).
     """
 
     http: httpx.AsyncClient | None = None
@@ -66,6 +72,7 @@ class Seams:
     clock: Clock = utc_now
     metrics: Metrics | None = None
     integrations: Callable[[Database, TokenCipher, Clock], IntegrationRepository] = IntegrationRepository
+    span_exporter: SpanExporter | None = None
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,12 @@ class Services:
 
 
 def build_services(
-    settings: Settings, database: Database, http: httpx.AsyncClient, guard: HostGuard, seams: Seams
+    settings: Settings,
+    database: Database,
+    http: httpx.AsyncClient,
+    guard: HostGuard,
+    seams: Seams,
+    tracing: Tracing = NO_TRACING,
 ) -> Services:
     """Wire the use cases to their collaborators (no I/O)."""
     clock = seams.clock
@@ -146,6 +158,7 @@ def build_services(
             clock,
             metrics,
             fresh_for=timedelta(seconds=settings.repository_cache_seconds),
+            tracing=tracing,
         ),
         branches=Branches(
             hosts,
@@ -158,8 +171,14 @@ def build_services(
 
 
 @contextlib.asynccontextmanager
-async def open_services(settings: Settings, seams: Seams | None = None) -> AsyncIterator[Services]:
-    """Everything the use cases need, opened for the lifetime of the process (or of a test)."""
+async def open_services(
+    settings: Settings, seams: Seams | None = None, tracing: Tracing = NO_TRACING
+) -> AsyncIterator[Services]:
+    """Everything the use cases need, opened for the lifetime of the process (or of a test).
+
+    ``tracing`` (``app.tracing``; the app's, from ``create_app``) traces the MongoDB commands and the
+    requests to Git hosts.
+    """
     seams = seams or Seams()
     async with contextlib.AsyncExitStack() as stack:
         if settings.mongodb_uri is None:
@@ -168,7 +187,7 @@ async def open_services(settings: Settings, seams: Seams | None = None) -> Async
             stack.callback(embedded.stop)
         else:
             uri = settings.mongodb_uri.reveal()
-        database = Database(uri, settings.mongodb_database)
+        database = Database(uri, settings.mongodb_database, event_listeners=tracing.mongo_listeners())
         stack.push_async_callback(database.close)
         await database.ensure_indexes()
         guard = HostGuard(
@@ -185,7 +204,8 @@ async def open_services(settings: Settings, seams: Seams | None = None) -> Async
                 configured_origins=configured_origins(settings),
             )
             stack.push_async_callback(http.aclose)
-        services = build_services(settings, database, http, guard, seams)
+        stack.callback(tracing.instrument_http(http))
+        services = build_services(settings, database, http, guard, seams, tracing)
         # Before the database closes: let listings that are still being saved finish, for a while.
         stack.push_async_callback(services.catalog.drain, SHUTDOWN_DRAIN_SECONDS)
         stack.push_async_callback(services.branches.drain, SHUTDOWN_DRAIN_SECONDS)

@@ -25,9 +25,12 @@ from starlette.staticfiles import StaticFiles
 from app.composition import Seams, Services, open_services
 from app.disconnect import CancelOnDisconnect
 from app.graphql.asgi import GraphQLApp
+from app.graphql.schema import build_schema
+from app.hosts.registry import trusted_hostnames
 from app.oauth_callback import oauth_callback
 from app.observability import RequestLogMiddleware
 from app.settings import Settings
+from app.tracing import start_tracing
 
 log = logging.getLogger(__name__)
 # GraphiQL's page and assets, served by the service itself (no CDN): app/static/graphiql/README.md.
@@ -54,12 +57,18 @@ def services_of(request: Request) -> Services:
 
 def create_app(settings: Settings, seams: Seams | None = None) -> Starlette:
     """The ASGI app. ``seams`` replaces parts of it (tests and benchmarks only; see ``Seams``)."""
+    tracing = start_tracing(
+        settings, seams.span_exporter if seams else None, configured_hosts=trusted_hostnames(settings)
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[State]:
-        async with open_services(settings, seams) as services:
-            log.info("service ready", extra={"generated_secrets": list(settings.generated_secrets)})
-            yield {"services": services}
+        try:
+            async with open_services(settings, seams, tracing) as services:
+                log.info("service ready", extra={"generated_secrets": list(settings.generated_secrets)})
+                yield {"services": services}
+        finally:
+            tracing.shutdown()  # the spans still buffered go out
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -79,8 +88,13 @@ def create_app(settings: Settings, seams: Seams | None = None) -> Starlette:
             {"status": "not ready", "reason": "the database does not answer"}, status_code=503
         )
 
-    graphql_app = GraphQLApp(GRAPHIQL_DIR if settings.graphiql else None)
+    graphql_app = GraphQLApp(
+        GRAPHIQL_DIR if settings.graphiql else None,
+        build_schema(tracer_provider=tracing.provider) if tracing.provider is not None else None,
+    )
     middleware = [
+        # Outermost: the request's log line is written inside its span, and carries its trace id.
+        *tracing.middleware(),
         Middleware(RequestLogMiddleware),
         Middleware(CancelOnDisconnect),
     ]

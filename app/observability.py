@@ -23,6 +23,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.net.accounting import start_upstream_count
 from app.security.token_shapes import redact
+from app.tracing import current_trace_id
 
 request_fields: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "request_fields", default=None
@@ -58,6 +59,9 @@ class JsonFormatter(logging.Formatter):
         request_id = current_request_id()
         if request_id and "request_id" not in record.__dict__:
             entry["request_id"] = request_id
+        trace_id = current_trace_id()
+        if trace_id is not None:
+            entry["trace_id"] = trace_id
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and not key.startswith("_"):
                 entry[key] = value

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import importlib.util
 import json
 import os
 import re
@@ -81,7 +82,21 @@ KNOWN_VARIABLES: frozenset[str] = frozenset(
         "MAX_UPSTREAM_WORK_PER_REQUEST",
         "MAX_CONCURRENT_UPSTREAM_PER_USER",
         *(f"{name}_FILE" for name in SECRET_VARIABLES),
+        # Traces (app.tracing): what start-up checks; the SDK reads the other OTEL_* variables itself.
+        "OTEL_SDK_DISABLED",
+        "OTEL_TRACES_EXPORTER",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
     }
+)
+TRACE_EXPORTERS = ("otlp", "console")
+# What `OTEL_TRACES_EXPORTER` needs installed: the `otel` extra.
+TRACING_MODULES = (
+    "opentelemetry.sdk",
+    "opentelemetry.exporter.otlp.proto.http",
+    "opentelemetry.instrumentation.asgi",
+    "opentelemetry.instrumentation.httpx",
+    "opentelemetry.instrumentation.pymongo",
 )
 _KID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
@@ -153,6 +168,8 @@ class Settings:
     max_concurrent_upstream_per_user: int = 40
     # Read by prometheus-client itself at import (app.metrics); here so that `serve` can prepare it.
     prometheus_multiproc_dir: Path | None = None
+    # Where spans go (app.tracing): empty, no tracing.
+    traces_exporters: tuple[str, ...] = ()
     generated_secrets: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -201,6 +218,7 @@ class Settings:
             max_concurrent_upstream_per_user=env.integer(
                 "MAX_CONCURRENT_UPSTREAM_PER_USER", 40, minimum=1, maximum=1_000
             ),
+            traces_exporters=env.traces_exporters(),
         )
         if settings.auth_jwt_secret and settings.auth_jwks_url:
             raise ConfigurationError("AUTH_JWT_SECRET and AUTH_JWKS_URL: set one of them, not both")
@@ -475,6 +493,29 @@ class _Env:
             raise ConfigurationError(f"{name}: must be the app's URL slug (lowercase letters, digits, '-')")
         return value
 
+    def traces_exporters(self) -> tuple[str, ...]:
+        """``OTEL_TRACES_EXPORTER`` as the OpenTelemetry SDK reads it, except that unset means none."""
+        disabled = self.boolean("OTEL_SDK_DISABLED", False)
+        value = (self.optional("OTEL_TRACES_EXPORTER") or "none").lower()
+        names = [name for name in (part.strip() for part in value.split(",")) if name and name != "none"]
+        for name in names:
+            if name not in TRACE_EXPORTERS:
+                raise ConfigurationError(
+                    f"OTEL_TRACES_EXPORTER: must be otlp, console or none (comma-separated), not {name!r}"
+                )
+        for variable in ("OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"):
+            protocol = self.optional(variable)
+            if protocol is not None and protocol != "http/protobuf":
+                raise ConfigurationError(f"{variable}: only http/protobuf is installed, not {protocol!r}")
+        if disabled or not names:
+            return ()
+        if not all(_installed(module) for module in TRACING_MODULES):
+            raise ConfigurationError(
+                "OTEL_TRACES_EXPORTER: tracing needs the otel extra, which is not installed "
+                "(git-integrations[otel]; the README's section Traces says how to build an image with it)"
+            )
+        return tuple(dict.fromkeys(names))
+
     def allowlist(self, name: str) -> tuple[str, ...]:
         """The entries as written (lower case); each is checked by the guard's own parser."""
         value = self.optional(name)
@@ -484,3 +525,10 @@ class _Env:
         for item in entries:
             parse_allowlist_entry(item)  # raises ConfigurationError naming the variable
         return entries
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False

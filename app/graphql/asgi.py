@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import strawberry
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.asgi import GraphQL
@@ -27,9 +28,9 @@ GRAPHIQL_CSP = (
 class GraphQLApp(GraphQL[Context, None]):
     """``POST /graphql`` (and GraphiQL on ``GET`` when ``graphiql_dir`` holds its page)."""
 
-    def __init__(self, graphiql_dir: Path | None) -> None:
+    def __init__(self, graphiql_dir: Path | None, traced_schema: strawberry.Schema | None = None) -> None:
         super().__init__(
-            schema, graphql_ide="graphiql" if graphiql_dir else None, allow_queries_via_get=False
+            traced_schema or schema, graphql_ide="graphiql" if graphiql_dir else None, allow_queries_via_get=False
         )
         self._graphiql_dir = graphiql_dir
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import strawberry
 from graphql.error import GraphQLError
@@ -40,7 +41,15 @@ class Schema(strawberry.Schema):
         """
 
 
-def build_schema() -> strawberry.Schema:
+def build_schema(*, tracer_provider: Any = None) -> strawberry.Schema:
+    """The schema; with ``tracer_provider`` (app.tracing), a span for the operation and its resolvers."""
+    traced: list[Any] = []
+    if tracer_provider is not None:
+        from strawberry.extensions.tracing import OpenTelemetryExtension
+
+        # First: its operation span covers the others. No argument values (the search text); the query
+        # text it records is dropped before export (app.tracing.privacy).
+        traced.append(partial(OpenTelemetryExtension, tracer_provider=tracer_provider, arg_filter=_no_arguments))
     return Schema(
         query=Query,
         mutation=Mutation,
@@ -48,6 +57,7 @@ def build_schema() -> strawberry.Schema:
         config=StrawberryConfig(auto_camel_case=True),
         exception_handlers=EXCEPTION_HANDLERS,  # domain errors → mutation union members
         extensions=[
+            *traced,
             partial(QueryDepthLimiter, max_depth=MAX_DEPTH),
             partial(MaxTokensLimiter, max_token_count=MAX_TOKENS),
             partial(MaxAliasesLimiter, max_alias_count=MAX_ALIASES),
@@ -57,6 +67,10 @@ def build_schema() -> strawberry.Schema:
             MaskInternalErrors,
         ],
     )
+
+
+def _no_arguments(arguments: dict[str, Any], info: Any) -> dict[str, Any]:
+    return {}
 
 
 schema = build_schema()

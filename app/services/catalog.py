@@ -34,6 +34,7 @@ from app.services.credentials import HostAccess, require_active
 from app.services.single_flight import SingleFlight
 from app.storage.integrations import IntegrationRepository
 from app.storage.listings import ListingStore, PendingSave, StoredListing
+from app.tracing import NO_TRACING, SpanHandle, Tracing
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class RepositoryCatalog:
         metrics: Metrics,
         *,
         fresh_for: timedelta,
+        tracing: Tracing = NO_TRACING,
     ) -> None:
         self._hosts = hosts
         self._access = access
@@ -81,6 +83,7 @@ class RepositoryCatalog:
         self._clock = clock
         self._metrics = metrics
         self._fresh_for = fresh_for
+        self._tracing = tracing
         self._flights: SingleFlight[tuple[str, str], _Walked] = SingleFlight()
 
     async def repositories(
@@ -93,7 +96,9 @@ class RepositoryCatalog:
         """
         on_host = search is not None and self._hosts.host(integration.endpoint).searches_repositories
         key = _search_key(search) if on_host and search else FULL_LISTING
-        stored = await self._listing(integration, key, search if on_host else None, refresh)
+        attributes = {"git.provider": integration.provider.value, "listing.search": search is not None}
+        with self._tracing.span("repository listing", attributes) as span:
+            stored = await self._listing(integration, key, search if on_host else None, refresh, span)
         repositories = stored.listing.repositories
         if search is not None and not on_host:
             needle = search.casefold()
@@ -117,7 +122,7 @@ class RepositoryCatalog:
         await self._flights.drain(cancel_after)
 
     async def _listing(
-        self, integration: Integration, key: str, search: str | None, refresh: bool
+        self, integration: Integration, key: str, search: str | None, refresh: bool, span: SpanHandle
     ) -> StoredListing:
         require_active(integration)
         provider = integration.provider.value
@@ -132,13 +137,16 @@ class RepositoryCatalog:
                 stored = None  # the integration now reaches something else (another token, grant or resource)
             if stored is not None and not refresh and self._clock() - stored.fetched_at < self._fresh_for:
                 self._metrics.repository_cache(provider, "hit")
+                span.set_attribute("listing.cache", "hit")
                 return stored
         walked = False
 
         async def walk() -> _Walked:
             nonlocal walked
             walked = True
-            self._metrics.repository_cache(provider, "miss" if stored is None else "revalidate")
+            cache = "miss" if stored is None else "revalidate"
+            self._metrics.repository_cache(provider, cache)
+            span.set_attribute("listing.cache", cache)
             return await self._walk(integration, key, search, stored, refresh=refresh)
 
         async def save(result: _Walked) -> None:
@@ -153,6 +161,7 @@ class RepositoryCatalog:
         result = await self._flights.run(flight_key, walk, after=save)
         if not walked:
             self._metrics.repository_cache(provider, "joined")  # another request's walk
+            span.set_attribute("listing.cache", "joined")
         return result.stored
 
     async def _walk(

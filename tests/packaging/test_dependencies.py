@@ -53,6 +53,7 @@ def test_every_module_app_imports_comes_from_a_declared_runtime_dependency() -> 
     project = pyproject()["project"]
     runtime = declared(project["dependencies"])
     embedded = declared(project["optional-dependencies"]["embedded"])
+    otel = declared(project["optional-dependencies"]["otel"])
     modules = third_party_modules()
     # The scan sees imports inside functions too, and modules that come with another distribution.
     assert {"strawberry", "httpcore", "idna", "graphql", "bson"} <= modules.keys()
@@ -60,7 +61,7 @@ def test_every_module_app_imports_comes_from_a_declared_runtime_dependency() -> 
     for module, files in sorted(modules.items()):
         distributions = distributions_of(module)
         assert distributions, f"{module} (imported by {sorted(map(str, files))}) is not installed"
-        allowed = runtime | embedded if module == "secantus" else runtime
+        allowed = {"secantus": runtime | embedded, "opentelemetry": runtime | otel}.get(module, runtime)
         if not distributions & allowed:
             undeclared[module] = (sorted(distributions), sorted(map(str, files)))
     assert not undeclared, f"declare these in [project] dependencies: {undeclared}"
@@ -85,4 +86,11 @@ def test_test_tools_stay_out_of_the_runtime_dependencies() -> None:
     for group, requirements in config["dependency-groups"].items():
         assert not declared(requirements) & runtime, group
     # Test tools are a dependency group (never published as an extra anyone could install).
-    assert set(config["project"]["optional-dependencies"]) == {"embedded"}
+    assert set(config["project"]["optional-dependencies"]) == {"embedded", "otel"}
+
+
+def test_only_the_tracing_package_imports_the_tracing_extra() -> None:
+    """app/ runs without the `otel` extra (the production image): app/tracing imports it, guarded."""
+    importers = third_party_modules()["opentelemetry"]
+    assert importers and all(path.parts[:2] == ("app", "tracing") for path in importers), importers
+    assert "opentelemetry" not in declared(pyproject()["project"]["dependencies"])

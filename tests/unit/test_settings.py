@@ -233,3 +233,42 @@ def test_secrets_read_from_files_are_hidden_from_repr(tmp_path: Path) -> None:
     shown = repr(Settings.from_env(environ))
     for value in ("hunter2", "QUFBQUFB", "jwt-secret-", "github-client-secret", "gitlab-client-secret"):
         assert value not in shown
+
+
+# --- traces (OTEL_*) ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("environ", "exporters"),
+    [
+        ({}, ()),
+        ({"OTEL_TRACES_EXPORTER": "none"}, ()),
+        ({"OTEL_TRACES_EXPORTER": "otlp"}, ("otlp",)),
+        ({"OTEL_TRACES_EXPORTER": "OTLP, console,otlp"}, ("otlp", "console")),
+        ({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_SDK_DISABLED": "true"}, ()),
+        ({"OTEL_TRACES_EXPORTER": "console", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, ("console",)),
+    ],
+)
+def test_traces_are_off_unless_an_exporter_is_named(environ: dict[str, str], exporters: tuple[str, ...]) -> None:
+    assert Settings.from_env(environ).traces_exporters == exporters
+
+
+@pytest.mark.parametrize(
+    ("environ", "variable"),
+    [
+        ({"OTEL_TRACES_EXPORTER": "jaeger"}, "OTEL_TRACES_EXPORTER"),
+        ({"OTEL_SDK_DISABLED": "perhaps"}, "OTEL_SDK_DISABLED"),
+        ({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "OTEL_EXPORTER_OTLP_PROTOCOL"),
+        ({"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json"}, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"),
+    ],
+)
+def test_bad_trace_settings_are_one_line_errors(environ: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigurationError, match=rf"^{variable}: [^\n]+$"):
+        Settings.from_env(environ)
+
+
+def test_an_exporter_without_the_otel_extra_stops_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("app.settings._installed", lambda module: module != "opentelemetry.sdk")
+    with pytest.raises(ConfigurationError, match=r"^OTEL_TRACES_EXPORTER: tracing needs the otel extra"):
+        Settings.from_env({"OTEL_TRACES_EXPORTER": "otlp"})
+    assert Settings.from_env({"OTEL_TRACES_EXPORTER": "none"}).traces_exporters == ()
