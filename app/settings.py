@@ -31,6 +31,10 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from app.domain.errors import ConfigurationError
 from app.hosts.github.addresses import api_url_for as github_api_url_for
 from app.hosts.github.addresses import is_dotcom
@@ -69,6 +73,8 @@ KNOWN_VARIABLES: frozenset[str] = frozenset(
         "GITHUB_CLIENT_ID",
         "GITHUB_CLIENT_SECRET",
         "GITHUB_APP_SLUG",
+        "GITHUB_APP_ID",
+        "GITHUB_APP_PRIVATE_KEY",
         "GITLAB_URL",
         "GITLAB_CLIENT_ID",
         "GITLAB_CLIENT_SECRET",
@@ -137,6 +143,14 @@ class OAuthClient:
 
 
 @dataclass(frozen=True)
+class GitHubAppCredentials:
+    """The GitHub App this service mints clone tokens with: its id and its private key (PEM)."""
+
+    app_id: str
+    private_key: Secret
+
+
+@dataclass(frozen=True)
 class Settings:
     app_env: Literal["development", "production"] = "development"
     host: str = "127.0.0.1"
@@ -155,6 +169,7 @@ class Settings:
     github_api_url: str = "https://api.github.com"
     github_oauth: OAuthClient | None = None
     github_app_slug: str | None = None
+    github_app: GitHubAppCredentials | None = None
     gitlab_url: str = "https://gitlab.com"
     gitlab_oauth: OAuthClient | None = None
     repository_cache_seconds: int = 60
@@ -203,6 +218,7 @@ class Settings:
             or github_api_url_for(github_url),
             github_oauth=env.oauth_client("GITHUB_CLIENT_ID", "GITHUB_CLIENT_SECRET"),
             github_app_slug=env.slug("GITHUB_APP_SLUG"),
+            github_app=env.github_app("GITHUB_APP_ID", "GITHUB_APP_PRIVATE_KEY"),
             gitlab_url=env.url("GITLAB_URL", "https://gitlab.com", strip_slash=True) or "",
             gitlab_oauth=env.oauth_client("GITLAB_CLIENT_ID", "GITLAB_CLIENT_SECRET"),
             repository_cache_seconds=env.integer("REPOSITORY_CACHE_SECONDS", 60, minimum=0, maximum=86_400),
@@ -486,6 +502,28 @@ class _Env:
         if client_id is None or client_secret is None:
             raise ConfigurationError(f"{id_name} and {secret_name}: set both or neither")
         return OAuthClient(client_id, Secret(client_secret))
+
+    def github_app(self, id_name: str, key_name: str) -> GitHubAppCredentials | None:
+        app_id = self.optional(id_name)
+        pem = self.optional(key_name)
+        if app_id is None and pem is None:
+            return None
+        if app_id is None or pem is None:
+            raise ConfigurationError(f"{id_name} and {key_name}: set both or neither")
+        if not app_id.isdigit():
+            raise ConfigurationError(f"{id_name}: must be the app's numeric id, not {app_id!r}")
+        # A PEM put in one line of an env file keeps its line breaks as "\n".
+        pem = pem.replace("\\n", "\n")
+        try:
+            key = serialization.load_pem_private_key(pem.encode(), password=None)
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            # Never echo the value: it is a private key.
+            raise ConfigurationError(
+                f"{key_name}: must be the app's private key in PEM format, as GitHub downloads it"
+            ) from None
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise ConfigurationError(f"{key_name}: must be an RSA private key (GitHub Apps sign with RS256)")
+        return GitHubAppCredentials(app_id, Secret(pem))
 
     def slug(self, name: str) -> str | None:
         value = self.optional(name)

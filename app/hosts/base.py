@@ -5,16 +5,20 @@ this protocol; ``app.hosts.registry.HostRegistry`` turns an endpoint into its ``
 never import a host package and never ask which host they hold: where hosts differ, the protocol
 says so (``searches_repositories``) or the host decides for itself.
 
-Planned additions, by the deploy-from-a-repository work: webhooks, deploy keys or tokens, commit
-statuses, clone credentials.
+Deploying from a repository (``services/links.py`` and its neighbours) adds webhooks, read access for
+the builder (deploy keys, deploy tokens, GitHub App installation tokens), commit statuses, the hosts'
+delivery logs and the checking of incoming deliveries; the values they return are in ``hosts.deploy``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cached_property
 from typing import Protocol
 
+from app.domain.links import CloneCredentials, CommitStatusRequest, LinkSecrets, ReadAccess
 from app.domain.models import (
     AccessNotice,
     Branch,
@@ -25,6 +29,13 @@ from app.domain.models import (
     TokenKind,
     VerifiedToken,
     ordered,
+)
+from app.hosts.deploy import (
+    DeliveryAttempt,
+    GrantedReadAccess,
+    HookHealth,
+    IncomingDelivery,
+    LinkTarget,
 )
 from app.hosts.oauth import AuthorizationServer
 from app.net.pagination import PageRecord
@@ -149,4 +160,113 @@ class GitHost(Protocol):
         without listing every branch (GitHub ``git/matching-refs``); None where it cannot or where
         its answer would not be known to be complete. Raises like ``list_branches``.
         """
+        ...
+
+    # --- deploying from a repository ------------------------------------------------------------------
+    # Each raises ``NeedsReconnectError`` (the token is refused), ``NotFoundError`` (the repository is
+    # gone or no longer covered), ``MissingPermissionsError`` (what is missing, and where) and
+    # ``ProviderUnavailableError``, unless its docstring says otherwise.
+
+    async def link_target(self, token: str, integration: Integration, repository_id: str) -> LinkTarget:
+        """The repository as the host describes it now, and whether the account may administer it."""
+        ...
+
+    async def ensure_webhook(
+        self,
+        token: str,
+        integration: Integration,
+        repository: Repository,
+        *,
+        url: str,
+        secret: str,
+        hook_id: str | None,
+    ) -> str:
+        """Make sure a webhook for pushes and tag pushes posts to ``url`` signed with ``secret``; its id.
+
+        ``hook_id``: the hook made before, updated in place when it still exists. A hook already
+        posting to ``url`` (left by an interrupted link) is adopted rather than duplicated.
+        """
+        ...
+
+    async def webhook_health(
+        self, token: str, integration: Integration, repository: Repository, hook_id: str
+    ) -> HookHealth:
+        """Whether the hook still exists and is delivering."""
+        ...
+
+    async def delete_webhook(
+        self, token: str, integration: Integration, repository: Repository, hook_id: str
+    ) -> None:
+        """Remove the hook; one already gone is fine."""
+        ...
+
+    async def app_read_access(self, repository: Repository) -> ReadAccess | None:
+        """Read access through this service's own app, when one is configured and installed on the
+        repository (GitHub App); None otherwise. Uses no user token."""
+        ...
+
+    async def create_read_access(
+        self, token: str, integration: Integration, repository: Repository, *, title: str
+    ) -> GrantedReadAccess:
+        """A read-only deploy key (GitHub) or ``read_repository`` deploy token (GitLab) named ``title``."""
+        ...
+
+    async def read_access_exists(
+        self, token: str, integration: Integration, repository: Repository, access: ReadAccess
+    ) -> bool:
+        """Whether a deploy key or token made before is still there (and not revoked or expired)."""
+        ...
+
+    async def delete_read_access(
+        self, token: str, integration: Integration, repository: Repository, access: ReadAccess
+    ) -> None:
+        """Remove a deploy key or revoke a deploy token; one already gone is fine."""
+        ...
+
+    async def clone_credentials(
+        self, repository: Repository, access: ReadAccess, secrets: LinkSecrets
+    ) -> CloneCredentials | None:
+        """What the builder clones with. For an app installation a token is minted (limited to this
+        repository, contents read); None when the app is no longer installed there."""
+        ...
+
+    async def set_commit_status(
+        self, token: str, integration: Integration, repository: Repository, status: CommitStatusRequest
+    ) -> None:
+        """Report a build result on a commit (the host's own state names and length limits).
+
+        Raises ``NotFoundError`` for a commit the repository does not have, too.
+        """
+        ...
+
+    async def delivery_log(
+        self,
+        token: str,
+        integration: Integration,
+        repository: Repository,
+        hook_id: str,
+        *,
+        since: datetime,
+        max_pages: int,
+    ) -> list[DeliveryAttempt]:
+        """The attempts the host logged for the hook since ``since`` (at most ``max_pages`` pages)."""
+        ...
+
+    async def redeliver(
+        self,
+        token: str,
+        integration: Integration,
+        repository: Repository,
+        hook_id: str,
+        attempt: DeliveryAttempt,
+    ) -> None:
+        """Ask the host to send a logged delivery again (same delivery id)."""
+        ...
+
+    def verify_delivery(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
+        """Whether a delivery carries this link's signature (or token), compared in constant time."""
+        ...
+
+    def parse_delivery(self, headers: Mapping[str, str], body: bytes) -> IncomingDelivery:
+        """Read a signed delivery; ``BadUserInputError`` for one that is not what the host sends."""
         ...

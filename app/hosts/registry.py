@@ -10,12 +10,12 @@ never are. "Connect with ..." is configured per host: its authorization server i
 
 from __future__ import annotations
 
-from typing import Protocol
 from urllib.parse import urlsplit
 
 from app.domain.errors import HostNotAllowedError, OAuthNotConfiguredError
 from app.domain.models import GitProvider, HostEndpoint
 from app.hosts.base import GitHost
+from app.hosts.github.app import GitHubApp
 from app.hosts.github.client import GitHubHost
 from app.hosts.github.client import configured_endpoint as github_endpoint
 from app.hosts.github.oauth import GitHubAuthorization
@@ -30,17 +30,6 @@ from app.net.hostnames import normalize_gitlab_host
 from app.net.transports import Origin, origin_of
 from app.settings import Settings
 
-
-class _HostClass(Protocol):
-    def __call__(
-        self, upstream: Upstream, endpoint: HostEndpoint, *, login: AuthorizationServer | None = None
-    ) -> GitHost: ...
-
-
-_HOSTS: dict[GitProvider, _HostClass] = {
-    GitProvider.GITHUB: GitHubHost,
-    GitProvider.GITLAB: GitLabHost,
-}
 _NAMES = {GitProvider.GITHUB: "GitHub", GitProvider.GITLAB: "GitLab"}
 
 
@@ -69,6 +58,12 @@ class HostRegistry:
         self._upstream = upstream
         self._guard = guard
         self._logins: dict[GitProvider, AuthorizationServer] = {}
+        # This service's GitHub App mints clone tokens on the configured GitHub only.
+        self._github_app = (
+            GitHubApp(upstream, self.github.host, self.github.api_url, settings.github_app)
+            if settings.github_app is not None
+            else None
+        )
         if settings.github_oauth is not None:
             self._logins[GitProvider.GITHUB] = GitHubAuthorization(
                 upstream,
@@ -107,7 +102,16 @@ class HostRegistry:
 
     def host(self, endpoint: HostEndpoint) -> GitHost:
         """The ``GitHost`` for ``endpoint``, with its ``login`` when "Connect with ..." lives there."""
-        return _HOSTS[endpoint.provider](self._upstream, endpoint, login=self.login_at(endpoint))
+        login = self.login_at(endpoint)
+        if endpoint.provider is GitProvider.GITLAB:
+            return GitLabHost(self._upstream, endpoint, login=login)
+        app = self._github_app if endpoint.host == self.github.host else None
+        return GitHubHost(self._upstream, endpoint, login=login, app=app)
+
+    def deliveries(self, provider: GitProvider) -> GitHost:
+        """A ``GitHost`` of ``provider`` for checking and reading webhook deliveries (which need no
+        endpoint: only the provider's format and signature)."""
+        return self.host(self.default_endpoint(provider))
 
     def login(self, provider: GitProvider) -> AuthorizationServer:
         """The provider's configured login, or ``OAuthNotConfiguredError`` naming the variables to set."""

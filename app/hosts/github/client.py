@@ -8,13 +8,35 @@ App), ``messages`` and ``constants``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from urllib.parse import quote, urlsplit
 
-from app.domain.models import Branch, GitProvider, HostEndpoint, Integration, TokenKind, VerifiedToken
+from app.domain.errors import NotFoundError, ProviderUnavailableError
+from app.domain.links import (
+    CloneCredentials,
+    CommitStatusRequest,
+    LinkSecrets,
+    ReadAccess,
+    ReadAccessKind,
+)
+from app.domain.models import (
+    Branch,
+    GitProvider,
+    HostEndpoint,
+    Integration,
+    Repository,
+    TokenKind,
+    VerifiedToken,
+)
 from app.hosts.base import BranchListing, Listing
-from app.hosts.github import branches, repositories
+from app.hosts.deploy import DeliveryAttempt, GrantedReadAccess, HookHealth, IncomingDelivery, LinkTarget
+from app.hosts.github import branches, deliveries, deploy_keys, repositories, statuses, webhooks
+from app.hosts.github.app import GitHubApp
 from app.hosts.github.constants import ACCEPT, API_VERSION, USER_AGENT
 from app.hosts.github.fine_grained import verify_fine_grained
+from app.hosts.github.messages import REPOSITORY_GONE
+from app.hosts.github.repository_scope import RepositoryScope, repository_path
 from app.hosts.github.tokens import (
     Session,
     kind_from_prefix,
@@ -24,7 +46,7 @@ from app.hosts.github.tokens import (
     verify_scopes,
 )
 from app.hosts.oauth import AuthorizationServer
-from app.net.client import HostHTTP, Upstream
+from app.net.client import HostHTTP, Upstream, json_body
 from app.net.hostnames import host_key_of
 
 
@@ -44,11 +66,17 @@ class GitHubHost:
     searches_branches = False
 
     def __init__(
-        self, upstream: Upstream, endpoint: HostEndpoint, *, login: AuthorizationServer | None = None
+        self,
+        upstream: Upstream,
+        endpoint: HostEndpoint,
+        *,
+        login: AuthorizationServer | None = None,
+        app: GitHubApp | None = None,
     ) -> None:
         self._upstream = upstream
         self.endpoint = endpoint
         self.login = login
+        self._app = app  # this service's GitHub App, when configured for this GitHub
         self._api = endpoint.api_url.rstrip("/")
         self._web = endpoint.web_url.rstrip("/")
 
@@ -146,6 +174,151 @@ class GitHubHost:
     ) -> list[Branch] | None:
         """The branches starting with ``prefix`` through ``git/matching-refs`` (None: not known complete)."""
         return await branches.branches_starting_with(self._http(token), self._api, repository_id, prefix)
+
+    # --- deploying from a repository (see GitHost) ---------------------------------------------------
+
+    async def link_target(self, token: str, integration: Integration, repository_id: str) -> LinkTarget:
+        """``GET /repos/{o}/{r}``: the repository, and ``permissions.admin`` of the token's user."""
+        scope = self._scope(token, integration, repository_id)
+        response = await scope.http.get(scope.base)
+        if response.status_code != 200:
+            raise scope.refusal(response, doing="read the repository", permission="metadata:read")
+        entry = repositories.parse_repository_entry(json_body(response, scope.http.host))
+        if entry is None:
+            raise NotFoundError(REPOSITORY_GONE)
+        return LinkTarget(entry.repository, can_administer=entry.admin, required_role="admin")
+
+    async def ensure_webhook(
+        self,
+        token: str,
+        integration: Integration,
+        repository: Repository,
+        *,
+        url: str,
+        secret: str,
+        hook_id: str | None,
+    ) -> str:
+        """A ``push`` webhook (tag pushes are pushes on GitHub) with ``content_type: json``."""
+        return await webhooks.ensure_webhook(
+            self._scope(token, integration, repository), url, secret, hook_id
+        )
+
+    async def webhook_health(
+        self, token: str, integration: Integration, repository: Repository, hook_id: str
+    ) -> HookHealth:
+        """``GET …/hooks/{id}``: gone on 404, disabled when ``active`` is false."""
+        return await webhooks.webhook_health(self._scope(token, integration, repository), hook_id)
+
+    async def delete_webhook(
+        self, token: str, integration: Integration, repository: Repository, hook_id: str
+    ) -> None:
+        """``DELETE …/hooks/{id}`` (404: already gone)."""
+        await webhooks.delete_webhook(self._scope(token, integration, repository), hook_id)
+
+    async def app_read_access(self, repository: Repository) -> ReadAccess | None:
+        """The GitHub App's installation on the repository, when the app is configured and installed."""
+        if self._app is None:
+            return None
+        installation = await self._app.installation_for(repository.full_name)
+        if installation is None:
+            return None
+        return ReadAccess(ReadAccessKind.APP_INSTALLATION, installation_id=installation)
+
+    async def create_read_access(
+        self, token: str, integration: Integration, repository: Repository, *, title: str
+    ) -> GrantedReadAccess:
+        """A new read-only Ed25519 deploy key, with GitHub's SSH host keys for ``known_hosts``."""
+        scope = self._scope(token, integration, repository)
+        known_hosts = await deploy_keys.known_hosts(scope.http, self._api, self._web)
+        return await deploy_keys.create_deploy_key(scope, title, known_hosts)
+
+    async def read_access_exists(
+        self, token: str, integration: Integration, repository: Repository, access: ReadAccess
+    ) -> bool:
+        """A deploy key by its id; an app installation is checked when a clone token is minted."""
+        if access.kind is ReadAccessKind.APP_INSTALLATION:
+            return True
+        return await deploy_keys.deploy_key_exists(
+            self._scope(token, integration, repository), access.host_id
+        )
+
+    async def delete_read_access(
+        self, token: str, integration: Integration, repository: Repository, access: ReadAccess
+    ) -> None:
+        """Remove the deploy key; an app installation belongs to the user and stays."""
+        if access.kind is ReadAccessKind.DEPLOY_KEY:
+            await deploy_keys.delete_deploy_key(self._scope(token, integration, repository), access.host_id)
+
+    async def clone_credentials(
+        self, repository: Repository, access: ReadAccess, secrets: LinkSecrets
+    ) -> CloneCredentials | None:
+        """An installation token over HTTPS (``x-access-token``), or the deploy key over SSH."""
+        if access.kind is ReadAccessKind.APP_INSTALLATION:
+            if self._app is None or access.installation_id is None:
+                return None
+            minted = await self._app.repository_token(access.installation_id, repository.full_name)
+            if minted is None:
+                return None
+            return CloneCredentials(
+                url=f"{self._web}/{repository.full_name}.git",
+                username="x-access-token",
+                password=minted.token,
+                expires_at=minted.expires_at,
+                kind=ReadAccessKind.APP_INSTALLATION,
+            )
+        if secrets.ssh_private_key is None:
+            raise ProviderUnavailableError("This link has no deploy key stored: link the repository again.")
+        return CloneCredentials(
+            url=deploy_keys.ssh_clone_url(self._web, repository.full_name),
+            ssh_private_key=secrets.ssh_private_key,
+            ssh_known_hosts=access.known_hosts,
+            kind=ReadAccessKind.DEPLOY_KEY,
+        )
+
+    async def set_commit_status(
+        self, token: str, integration: Integration, repository: Repository, status: CommitStatusRequest
+    ) -> None:
+        """``POST …/statuses/{sha}`` (description cut to 140 characters)."""
+        await statuses.set_commit_status(self._scope(token, integration, repository), status)
+
+    async def delivery_log(
+        self,
+        token: str,
+        integration: Integration,
+        repository: Repository,
+        hook_id: str,
+        *,
+        since: datetime,
+        max_pages: int,
+    ) -> list[DeliveryAttempt]:
+        """``GET …/hooks/{id}/deliveries``, newest first, back to ``since``."""
+        scope = self._scope(token, integration, repository)
+        return await webhooks.delivery_log(scope, hook_id, since, max_pages)
+
+    async def redeliver(
+        self,
+        token: str,
+        integration: Integration,
+        repository: Repository,
+        hook_id: str,
+        attempt: DeliveryAttempt,
+    ) -> None:
+        """``POST …/hooks/{id}/deliveries/{delivery id}/attempts``."""
+        await webhooks.redeliver(self._scope(token, integration, repository), hook_id, attempt)
+
+    def verify_delivery(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
+        """``X-Hub-Signature-256``: HMAC-SHA256 of the raw body, compared in constant time."""
+        return deliveries.verify_delivery(headers, body, secret)
+
+    def parse_delivery(self, headers: Mapping[str, str], body: bytes) -> IncomingDelivery:
+        """``ping``, ``push`` (branch or tag) or anything else, with ``X-GitHub-Delivery``."""
+        return deliveries.parse_delivery(headers, body)
+
+    def _scope(self, token: str, integration: Integration, repository: Repository | str) -> RepositoryScope:
+        # GitHub addresses a repository by its full name, which is also its id here.
+        full_name = repository if isinstance(repository, str) else repository.id
+        repository_path(self._api, full_name)  # NotFound for an id that is not owner/name
+        return RepositoryScope(self._http(token), self._api, full_name, integration)
 
     def _session(self, token: str) -> Session:
         return Session(self._http(token), self._api, self._web)

@@ -7,13 +7,34 @@ service's authorization server), ``messages`` and ``constants``.
 
 from __future__ import annotations
 
-from app.domain.models import Branch, GitProvider, HostEndpoint, Integration, TokenKind, VerifiedToken
+from collections.abc import Mapping
+from datetime import datetime
+
+from app.domain.errors import NotFoundError
+from app.domain.links import (
+    CloneCredentials,
+    CommitStatusRequest,
+    LinkSecrets,
+    ReadAccess,
+    ReadAccessKind,
+)
+from app.domain.models import (
+    Branch,
+    GitProvider,
+    HostEndpoint,
+    Integration,
+    Repository,
+    TokenKind,
+    VerifiedToken,
+)
 from app.hosts.base import BranchListing, Listing
-from app.hosts.gitlab import branches, repositories
-from app.hosts.gitlab.constants import API_PATH
+from app.hosts.deploy import DeliveryAttempt, GrantedReadAccess, HookHealth, IncomingDelivery, LinkTarget
+from app.hosts.gitlab import branches, deliveries, deploy_tokens, messages, repositories, webhooks
+from app.hosts.gitlab.constants import API_PATH, MAINTAINER, REQUIRED_ROLE
+from app.hosts.gitlab.project_scope import ProjectScope
 from app.hosts.gitlab.tokens import TokenCheck, sanitised
 from app.hosts.oauth import AuthorizationServer
-from app.net.client import HostHTTP, Upstream
+from app.net.client import HostHTTP, Upstream, json_body
 from app.net.hostnames import ParsedHost, host_key_of
 
 
@@ -105,6 +126,137 @@ class GitLabHost:
     ) -> list[Branch] | None:
         """None: GitLab searches by itself (``searches_branches``), one request either way."""
         return None
+
+    # --- deploying from a repository (see GitHost) ---------------------------------------------------
+
+    async def link_target(self, token: str, integration: Integration, repository_id: str) -> LinkTarget:
+        """``GET /projects/:id``: the project, and whether the token's user is Maintainer or higher there."""
+        scope = self._scope(token, integration, repository_id)
+        response = await scope.http.get(scope.url())
+        if response.status_code != 200:
+            raise scope.refusal(response, doing="read the project")
+        body = json_body(response, scope.http.host)
+        repository = repositories.parse_project(body, listed_as_maintainer=False)
+        if repository is None:
+            raise NotFoundError(messages.PROJECT_GONE)
+        # When GitLab names no level (access inherited in a way it does not report), the hook request
+        # itself will tell: a user who may well be allowed is not refused here.
+        level = repositories.access_level(body)
+        return LinkTarget(
+            repository, can_administer=level is None or level >= MAINTAINER, required_role=REQUIRED_ROLE
+        )
+
+    async def ensure_webhook(
+        self,
+        token: str,
+        integration: Integration,
+        repository: Repository,
+        *,
+        url: str,
+        secret: str,
+        hook_id: str | None,
+    ) -> str:
+        """A project hook for push and tag push events whose ``X-Gitlab-Token`` is ``secret``."""
+        return await webhooks.ensure_webhook(
+            self._scope(token, integration, repository), url, secret, hook_id
+        )
+
+    async def webhook_health(
+        self, token: str, integration: Integration, repository: Repository, hook_id: str
+    ) -> HookHealth:
+        """``GET /projects/:id/hooks/:hook_id``: gone on 404, disabled by ``alert_status``."""
+        return await webhooks.webhook_health(self._scope(token, integration, repository), hook_id)
+
+    async def delete_webhook(
+        self, token: str, integration: Integration, repository: Repository, hook_id: str
+    ) -> None:
+        """``DELETE /projects/:id/hooks/:hook_id`` (404: already gone)."""
+        await webhooks.delete_webhook(self._scope(token, integration, repository), hook_id)
+
+    async def app_read_access(self, repository: Repository) -> ReadAccess | None:
+        """GitLab has no app of this service: the builder always gets a deploy token."""
+        return None
+
+    async def create_read_access(
+        self, token: str, integration: Integration, repository: Repository, *, title: str
+    ) -> GrantedReadAccess:
+        """A deploy token with ``read_repository`` only."""
+        return await deploy_tokens.create_deploy_token(self._scope(token, integration, repository), title)
+
+    async def read_access_exists(
+        self, token: str, integration: Integration, repository: Repository, access: ReadAccess
+    ) -> bool:
+        """The deploy token still exists and is neither revoked nor expired."""
+        scope = self._scope(token, integration, repository)
+        return await deploy_tokens.deploy_token_usable(scope, access.host_id)
+
+    async def delete_read_access(
+        self, token: str, integration: Integration, repository: Repository, access: ReadAccess
+    ) -> None:
+        """Revoke the deploy token (404: already gone)."""
+        await deploy_tokens.revoke_deploy_token(self._scope(token, integration, repository), access.host_id)
+
+    async def clone_credentials(
+        self, repository: Repository, access: ReadAccess, secrets: LinkSecrets
+    ) -> CloneCredentials | None:
+        """The project's HTTPS URL with the deploy token's user name and the token."""
+        if secrets.deploy_token is None or access.username is None:
+            return None
+        return CloneCredentials(
+            url=repository.clone_url,
+            username=access.username,
+            password=secrets.deploy_token,
+            expires_at=access.expires_at,
+            kind=ReadAccessKind.DEPLOY_TOKEN,
+        )
+
+    async def set_commit_status(
+        self, token: str, integration: Integration, repository: Repository, status: CommitStatusRequest
+    ) -> None:
+        """``POST /projects/:id/statuses/:sha`` (FAILURE and ERROR are both ``failed``)."""
+        await deploy_tokens.set_commit_status(self._scope(token, integration, repository), status)
+
+    async def delivery_log(
+        self,
+        token: str,
+        integration: Integration,
+        repository: Repository,
+        hook_id: str,
+        *,
+        since: datetime,
+        max_pages: int,
+    ) -> list[DeliveryAttempt]:
+        """``GET /projects/:id/hooks/:hook_id/events`` (GitLab keeps the last 7 days)."""
+        scope = self._scope(token, integration, repository)
+        return await webhooks.delivery_log(scope, hook_id, since, max_pages)
+
+    async def redeliver(
+        self,
+        token: str,
+        integration: Integration,
+        repository: Repository,
+        hook_id: str,
+        attempt: DeliveryAttempt,
+    ) -> None:
+        """``POST /projects/:id/hooks/:hook_id/events/:hook_event_id/resend`` (GitLab 17.4+)."""
+        await webhooks.redeliver(self._scope(token, integration, repository), hook_id, attempt)
+
+    def verify_delivery(self, headers: Mapping[str, str], body: bytes, secret: str) -> bool:
+        """``X-Gitlab-Token`` equals the secret, compared in constant time."""
+        return deliveries.verify_delivery(headers, body, secret)
+
+    def parse_delivery(self, headers: Mapping[str, str], body: bytes) -> IncomingDelivery:
+        """``Push Hook`` and ``Tag Push Hook``; any other event is acknowledged and dropped."""
+        return deliveries.parse_delivery(headers, body)
+
+    def _scope(self, token: str, integration: Integration, repository: Repository | str) -> ProjectScope:
+        # The numeric id addresses the project; its path is what messages name.
+        project_id = repository if isinstance(repository, str) else repository.id
+        path = f"project {project_id}" if isinstance(repository, str) else repository.full_name
+        if not project_id.isdigit():
+            raise NotFoundError("No repository with this id.")
+        http = self._http(token, oauth=integration.token_kind is TokenKind.GITLAB_OAUTH)
+        return ProjectScope(http, self._api_url, project_id, integration, path=path)
 
     def _http(self, token: str, *, oauth: bool) -> HostHTTP:
         auth = {"Authorization": f"Bearer {token}"} if oauth else {"PRIVATE-TOKEN": token}

@@ -1,0 +1,91 @@
+"""One repository at GitHub, addressed with one connection's token, and what GitHub's refusals there mean.
+
+Sources for the refusals (``/work/shared/provider-facts.md``, "Learned since"): a fine-grained or app
+token lacking a permission gets 403 "Resource not accessible by personal access token" / "... by
+integration" (``X-Accepted-GitHub-Permissions`` names the permission, but is sent on every answer, so
+only the message proves anything); a user without admin rights gets 403 "Must have admin rights to
+Repository." — or 404 on the hooks endpoints; a classic token lacking a scope gets 404 with
+``X-Accepted-OAuth-Scopes``; SAML SSO answers 403 with ``X-GitHub-SSO: required; url=…``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import httpx
+
+from app.domain.errors import (
+    MissingPermissionsError,
+    NeedsReconnectError,
+    NotFoundError,
+    ProviderUnavailableError,
+    PublicError,
+)
+from app.domain.models import Integration
+from app.hosts.github import link_messages, messages
+from app.net.client import HostHTTP
+
+
+def repository_path(api: str, repository_id: str) -> str:
+    """``{api}/repos/{owner}/{name}`` for a repository id (its full name); NotFound for anything else."""
+    owner, _, name = repository_id.partition("/")
+    if not owner or not name or "/" in name:
+        raise NotFoundError("No repository with this id.")
+    return f"{api}/repos/{quote(owner, safe='')}/{quote(name, safe='')}"
+
+
+@dataclass(frozen=True)
+class RepositoryScope:
+    """``http`` carries the connection's token; ``api`` is the API root without a trailing slash."""
+
+    http: HostHTTP
+    api: str
+    full_name: str
+    integration: Integration
+
+    @property
+    def base(self) -> str:
+        """``{api}/repos/{owner}/{name}``."""
+        return repository_path(self.api, self.full_name)
+
+    def url(self, suffix: str = "") -> str:
+        return f"{self.base}{suffix}"
+
+    def refusal(self, response: httpx.Response, *, doing: str, permission: str) -> PublicError:
+        """The domain error for an answer that is not a success, for an action needing ``permission``."""
+        status = response.status_code
+        if status == 401:
+            return NeedsReconnectError(messages.RECONNECT)
+        granted = list(self.integration.granted_permissions)
+        manage = self.integration.manage_access_url
+        message = messages.message_of(response)
+        if status == 403:
+            if message.startswith("Resource not accessible by"):
+                return MissingPermissionsError(
+                    link_messages.token_lacks(permission, self.full_name, manage), [permission], granted
+                )
+            if "admin rights" in message.lower():
+                return MissingPermissionsError(
+                    link_messages.needs_admin(self.full_name), [f"admin on {self.full_name}"], granted
+                )
+            sso = response.headers.get("x-github-sso", "")
+            if sso.startswith("required"):
+                url = sso.partition("url=")[2].strip()
+                return MissingPermissionsError(
+                    f"Your organization requires SAML single sign-on for {self.full_name}: authorize this "
+                    f"connection{f' at {url}' if url.startswith('https://') else ''}, then try again.",
+                    [f"SSO authorization for {self.full_name}"],
+                    granted,
+                )
+            return MissingPermissionsError(
+                link_messages.refused(doing, self.full_name, response), [permission], granted
+            )
+        if status == 404:
+            scopes = response.headers.get("x-accepted-oauth-scopes", "").strip()
+            if scopes and not set(map(str.strip, scopes.split(","))) & set(granted):
+                return MissingPermissionsError(
+                    link_messages.scope_lacks(scopes, self.full_name), [scopes.split(",")[0].strip()], granted
+                )
+            return NotFoundError(messages.REPOSITORY_GONE)
+        return ProviderUnavailableError(messages.unexpected_answer(self.http.host, status, doing))
