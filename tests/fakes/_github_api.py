@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
+from tests.fakes._github_app import AppEndpoints
 from tests.fakes._github_common import credentials, github_error, paginate
+from tests.fakes._github_deploy import DeployEndpoints
 from tests.fakes._github_models import GitHubRepository, GitHubToken
 from tests.fakes._github_repos import RepositoryEndpoints
 from tests.fakes._http import Call, Handler, Router, conditional, iso, json_response
@@ -41,6 +43,8 @@ class GitHubAPI:
         )
         router.add("GET", f"{api}/rate_limit", self.api(self.rate_limit, counts=False))
         RepositoryEndpoints(self.fake).register(router, api, self.api)
+        DeployEndpoints(self.fake).register(router, api, self.api)
+        AppEndpoints(self.fake).register(router, api)
 
     # --- the envelope every API answer goes through ----------------------------------------------
 

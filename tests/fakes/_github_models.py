@@ -66,6 +66,7 @@ class GitHubAccount:
     # Organisations only: SAML single sign-on enforced, so classic and OAuth App tokens see its
     # resources only once authorized for it (GitHubToken.sso_authorized).
     sso_enforced: bool = False
+    deploy_keys_allowed: bool = True  # an organisation's policy may forbid deploy keys
 
     @property
     def avatar_url(self) -> str:
@@ -116,8 +117,8 @@ class GitHubRepository:
     branches: dict[str, GitHubBranch] = field(default_factory=dict)
     commits: set[str] = field(default_factory=set)
     collaborators: dict[str, Role] = field(default_factory=dict)
-    hooks: list[dict[str, Any]] = field(default_factory=list)
-    deploy_keys: list[dict[str, Any]] = field(default_factory=list)
+    hooks: list[GitHubHook] = field(default_factory=list)
+    deploy_keys: list[GitHubDeployKey] = field(default_factory=list)
     statuses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)  # path -> blob sha
 
@@ -196,6 +197,64 @@ class GitHubRepository:
 
 
 @dataclass
+class GitHubHook:
+    """A repository webhook; ``deliveries`` is its delivery log, oldest first (the API shows newest first)."""
+
+    id: int
+    url: str
+    secret: str | None
+    events: list[str]
+    active: bool
+    content_type: str
+    created_at: float
+    updated_at: float
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+
+    def render(self, api: str, full_name: str) -> dict[str, Any]:
+        config: dict[str, Any] = {"url": self.url, "content_type": self.content_type, "insecure_ssl": "0"}
+        if self.secret:
+            config["secret"] = "********"  # GitHub never shows a hook's secret again
+        return {
+            "type": "Repository",
+            "id": self.id,
+            "name": "web",
+            "active": self.active,
+            "events": list(self.events),
+            "config": config,
+            "updated_at": iso(self.updated_at),
+            "created_at": iso(self.created_at),
+            "url": f"{api}/repos/{full_name}/hooks/{self.id}",
+            "test_url": f"{api}/repos/{full_name}/hooks/{self.id}/test",
+            "ping_url": f"{api}/repos/{full_name}/hooks/{self.id}/pings",
+            "deliveries_url": f"{api}/repos/{full_name}/hooks/{self.id}/deliveries",
+            "last_response": {"code": None, "status": "unused", "message": None},
+        }
+
+
+@dataclass
+class GitHubDeployKey:
+    id: int
+    title: str
+    key: str  # "ssh-ed25519 AAAA…" (GitHub keeps the type and the key, not the comment)
+    read_only: bool
+    created_at: float
+
+    def render(self, api: str, full_name: str) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "key": self.key,
+            "url": f"{api}/repos/{full_name}/keys/{self.id}",
+            "title": self.title,
+            "verified": True,
+            "created_at": iso(self.created_at),
+            "read_only": self.read_only,
+            "added_by": None,
+            "last_used": None,
+            "enabled": True,
+        }
+
+
+@dataclass
 class GitHubToken:
     value: str
     kind: TokenKind
@@ -263,6 +322,7 @@ class GitHubInstallation:
     repositories: list[str]  # full names, for "selected"
     permissions: dict[str, str]
     created_at: float
+    suspended: bool = False
 
     def includes(self, repo: GitHubRepository) -> bool:
         if repo.owner.login != self.account.login:

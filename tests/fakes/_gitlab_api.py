@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 
+from tests.fakes._gitlab_deploy import DeployEndpoints
 from tests.fakes._gitlab_models import DEVELOPER, GUEST, MAINTAINER, GitLabGroup, GitLabProject, GitLabToken
 from tests.fakes._http import Call, Handler, Router, conditional, iso, json_response, link_header, page_params
 
@@ -117,6 +118,7 @@ class GitLabAPI:
         add("GET", f"{API}/groups", self.api(self.list_groups, READ_API))
         add("GET", f"{API}/groups/{{id}}", self.api(self.get_group, READ_API))
         add("GET", f"{API}/groups/{{id}}/projects", self.api(self.group_projects, READ_API))
+        DeployEndpoints(self.fake).register(router, self.api)
 
     # --- envelope --------------------------------------------------------------------------------
 

@@ -137,6 +137,9 @@ class GitLabProject:
     description: str = ""
     branches: dict[str, GitLabBranch] = field(default_factory=dict)
     shared_with: dict[int, int] = field(default_factory=dict)  # group id -> maximum access level
+    hooks: list[GitLabHook] = field(default_factory=list)
+    deploy_tokens: list[GitLabDeployToken] = field(default_factory=list)
+    statuses: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # sha -> statuses, oldest first
 
     @property
     def namespace_path(self) -> str:
@@ -292,3 +295,70 @@ class GitLabAuthorizationCode:
     code_challenge_method: str | None
     expires_at: float
     used: bool = False
+
+
+@dataclass
+class GitLabHook:
+    """A project hook; ``events`` is its event log (what ``GET …/hooks/:id/events`` shows), oldest first."""
+
+    id: int
+    project_id: int
+    url: str
+    token: str | None
+    push_events: bool
+    tag_push_events: bool
+    enable_ssl_verification: bool
+    created_at: float
+    alert_status: str = "executable"  # | "temporarily_disabled" | "disabled"
+    disabled_until: float | None = None
+    failures: int = 0  # consecutive failed deliveries
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def render(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "url": self.url,
+            "name": None,
+            "description": None,
+            "project_id": self.project_id,
+            "push_events": self.push_events,
+            "push_events_branch_filter": "",
+            "tag_push_events": self.tag_push_events,
+            "issues_events": False,
+            "merge_requests_events": False,
+            "note_events": False,
+            "pipeline_events": False,
+            "enable_ssl_verification": self.enable_ssl_verification,
+            "alert_status": self.alert_status,
+            "disabled_until": iso(self.disabled_until, millis=True) if self.disabled_until else None,
+            "created_at": iso(self.created_at, millis=True),
+        }
+
+
+@dataclass
+class GitLabDeployToken:
+    id: int
+    project_id: int
+    name: str
+    token: str
+    scopes: list[str]
+    expires_at: float | None
+    revoked: bool = False
+
+    @property
+    def username(self) -> str:
+        return f"gitlab+deploy-token-{self.id}"
+
+    def render(self, now: float, *, with_token: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "username": self.username,
+            "expires_at": iso(self.expires_at, millis=True) if self.expires_at else None,
+            "scopes": list(self.scopes),
+            "revoked": self.revoked,
+            "expired": self.expires_at is not None and now >= self.expires_at,
+        }
+        if with_token:
+            data["token"] = self.token
+        return data

@@ -14,19 +14,26 @@ where that sheet marks something unverified the choice is noted next to the code
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import itertools
 import secrets
 import string
 from datetime import datetime
 from typing import Any, ClassVar, Literal, NamedTuple
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.responses import Response
 
 from tests.fakes._github_api import GitHubAPI
+from tests.fakes._github_common import github_error
+from tests.fakes._github_deploy import encode, new_guid, outgoing, push_payload
 from tests.fakes._github_models import (
     AuthorizationCode,
     GitHubAccount,
     GitHubBranch,
+    GitHubHook,
     GitHubInstallation,
     GitHubRepository,
     GitHubToken,
@@ -39,8 +46,10 @@ from tests.fakes._github_models import (
     normalise_scopes,
 )
 from tests.fakes._github_oauth import GitHubOAuth
+from tests.fakes._github_permissions import Need, authorize
 from tests.fakes._host import FakeHost
 from tests.fakes._http import Call, json_response, to_epoch
+from tests.fakes._webhooks import Outbox
 
 # Repositories are stamped backwards from here, one ``_PUSH_STEP`` apart, so pushed_at is distinct and
 # the order of creation is the order of ``sort=pushed``.
@@ -147,8 +156,16 @@ class FakeGitHub(FakeHost):
         self._account_ids = itertools.count(1)
         self._repo_ids = itertools.count(100_000)
         self._installation_ids = itertools.count(1_000)
-        self.object_ids = itertools.count(1)  # hooks, statuses
+        self.object_ids = itertools.count(1)  # hooks, statuses, deploy keys
+        self.delivery_ids = itertools.count(9_000_000)
         self._push_seq = itertools.count(0)
+        # Webhook deliveries waiting to be sent by the test (tests.fakes._webhooks), and the Git servers.
+        self.outbox = Outbox()
+        self.installation_tokens: dict[str, dict[str, Any]] = {}  # ghs_ tokens minted for the app
+        self.app_public_pem: str | None = None  # the app's public key: app JWTs are checked with it
+        self.app_jwt_count = 0
+        self.git_fetches: list[tuple[str, str]] = []  # ("https" | "ssh", full name) of accepted clones
+        self.ssh_host_key = Ed25519PrivateKey.generate()
         GitHubAPI(self).register(self.router)
         GitHubOAuth(self).register(self.router)
 
@@ -453,6 +470,130 @@ class FakeGitHub(FakeHost):
         if token.kind == "app_user":
             return any(i.includes(repo) and i.visible_to(token.user) for i in self.installations.values())
         return True
+
+    # --- webhooks, deliveries and the Git servers (tests.fakes._github_deploy, _github_app) ---------
+
+    def push(
+        self,
+        full_name: str,
+        *,
+        branch: str | None = None,
+        tag: str | None = None,
+        message: str = "Deploy me",
+        pusher: str | None = None,
+        after: str | None = None,
+        padding: int = 0,
+    ) -> list[str]:
+        """Push to a branch (default: the default branch) or a tag: the hooks' deliveries are queued in
+        ``outbox``. ``padding``: bytes added to the payload (GitHub sends nothing above 25 MB). The GUIDs."""
+        with self.lock:
+            repo = self.repository(full_name)
+            if tag is not None:
+                ref, before = f"refs/tags/{tag}", "0" * 40
+                after = after or fake_sha(full_name, "tag", tag)
+            else:
+                name = branch or repo.default_branch
+                ref = f"refs/heads/{name}"
+                current = repo.branches.get(name)
+                before = current.sha if current else "0" * 40
+                after = after or fake_sha(full_name, name, str(len(repo.commits)))
+                repo.branches[name] = GitHubBranch(name, after, current.protected if current else False)
+            repo.commits.add(after)
+            html, api = self._bases()
+            payload = push_payload(
+                repo,
+                html,
+                api,
+                ref=ref,
+                before=before,
+                after=after,
+                message=message,
+                pusher=pusher or repo.owner.login,
+            )
+            if padding:
+                payload["padding"] = "x" * padding
+            body = encode(payload)
+            guids = []
+            for hook in repo.hooks:
+                if not hook.active or "push" not in hook.events or len(body) > 25 * 1024 * 1024:
+                    continue
+                guid = new_guid()
+                self.enqueue(repo, hook, "push", body, guid, redelivery=False)
+                guids.append(guid)
+            return guids
+
+    def enqueue(
+        self,
+        repo: GitHubRepository,
+        hook: GitHubHook,
+        event: str,
+        body: bytes,
+        guid: str,
+        *,
+        redelivery: bool,
+    ) -> None:
+        self.outbox.put(outgoing(self, repo, hook, event, body, guid, redelivery=redelivery))
+
+    def send_ping(self, repo: GitHubRepository, hook: GitHubHook, api: str) -> None:
+        payload = {
+            "zen": "Keep it logically awesome.",
+            "hook_id": hook.id,
+            "hook": hook.render(api, repo.full_name),
+        }
+        self.enqueue(repo, hook, "ping", encode(payload), new_guid(), redelivery=False)
+
+    def hook_posting_to(self, url_prefix: str) -> tuple[GitHubRepository, GitHubHook] | None:
+        for repo in self.repositories.values():
+            for hook in repo.hooks:
+                if hook.url.startswith(url_prefix):
+                    return repo, hook
+        return None
+
+    def git_read_allowed(self, repo: GitHubRepository, auth: tuple[str, str] | None) -> bool:
+        """Whether Git over HTTPS lets these Basic credentials (or none) fetch ``repo``."""
+        if auth is None:
+            return not repo.private
+        user, password = auth
+        minted = self.installation_tokens.get(password)
+        if minted is not None:
+            return (
+                user == "x-access-token"
+                and self.now() < minted["expires_at"]
+                and repo.full_name in minted["repositories"]
+                and minted["permissions"].get("contents") in ("read", "write")
+            )
+        token = self.valid_token(password)
+        if token is None or (repo.private and token.kind == "classic" and "repo" not in token.scopes):
+            return False
+        return repo.role_of(token.user) is not None and self.token_covers(token, repo)
+
+    def ssh_host_public_key(self) -> str:
+        raw = self.ssh_host_key.public_key().public_bytes(
+            serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+        )
+        return raw.decode()
+
+    def ssh_host_fingerprint(self) -> str:
+        blob = base64.b64decode(self.ssh_host_public_key().split()[1])
+        return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+    # --- helpers the endpoint modules share -------------------------------------------------------
+
+    def authorize(self, call: Call, token: GitHubToken, need: Need) -> GitHubRepository | Response:
+        return authorize(self, call, token, need)
+
+    def json_body(self, call: Call, docs: str) -> tuple[Any, Response | None]:
+        try:
+            return call.json(), None
+        except ValueError:
+            return None, github_error(400, "Problems parsing JSON", docs)
+
+    def record_side_effect(self, call: Call, body: Any) -> None:
+        self.side_effects.append(SideEffect(call.method, call.request.url.path, body))
+
+    def _bases(self) -> tuple[str, str]:
+        root = self.html_url or "https://github.test"
+        return root.rstrip("/"), root.rstrip("/") + self.api_prefix
 
     # --- rate limit -----------------------------------------------------------------------------
 

@@ -15,19 +15,24 @@ from __future__ import annotations
 
 import itertools
 import secrets
+import uuid
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
 from starlette.responses import Response
 
+from tests.fakes._github_deploy import encode
 from tests.fakes._gitlab_api import GitLabAPI, unknown_route
+from tests.fakes._gitlab_deploy import outgoing, push_payload
 from tests.fakes._gitlab_models import (
     GUEST,
     MAINTAINER,
+    REPORTER,
     GitLabAuthorizationCode,
     GitLabBranch,
     GitLabGroup,
+    GitLabHook,
     GitLabProject,
     GitLabRefreshToken,
     GitLabToken,
@@ -37,6 +42,7 @@ from tests.fakes._gitlab_models import (
 from tests.fakes._gitlab_oauth import GitLabOAuth
 from tests.fakes._host import FakeHost
 from tests.fakes._http import Call, to_epoch
+from tests.fakes._webhooks import Outbox
 
 BASE_TIME = 1_748_779_200.0  # 2025-06-01T12:00:00Z; projects are stamped backwards from here
 _ACTIVITY_STEP = 89.0
@@ -116,6 +122,13 @@ class FakeGitLab(FakeHost):
         self._project_ids = itertools.count(1000)
         self._token_ids = itertools.count(1)
         self._activity_seq = itertools.count(0)
+        # Hooks, deploy tokens, statuses; deliveries waiting to be sent by the test (tests.fakes._webhooks).
+        self.object_ids = itertools.count(1)
+        self.hook_event_ids = itertools.count(5_000)
+        self.outbox = Outbox()
+        self.allow_local_requests = False  # an instance's default: hooks to local addresses are refused
+        self.pushed_commits: dict[int, set[str]] = defaultdict(set)
+        self.git_fetches: list[tuple[str, str]] = []  # ("https", project path) of accepted clones
         GitLabAPI(self).register(self.router)
         GitLabOAuth(self).register(self.router)
 
@@ -487,6 +500,99 @@ class FakeGitLab(FakeHost):
             "scope": " ".join(scopes),
             "created_at": int(record.created_at),
         }
+
+    # --- webhooks, deliveries and the Git server (tests.fakes._gitlab_deploy) ----------------------
+
+    def push(
+        self,
+        project: str | int | GitLabProject,
+        *,
+        branch: str | None = None,
+        tag: str | None = None,
+        message: str = "Deploy me",
+        user: str | None = None,
+        after: str | None = None,
+    ) -> list[str]:
+        """Push to a branch (default: the default branch) or a tag; the hooks' deliveries are queued in
+        ``outbox`` (none for a disabled hook: GitLab sends nothing then). Their delivery ids."""
+        with self.lock:
+            target = self.project(project)
+            if tag is not None:
+                kind, event, ref, before = "tag_push", "Tag Push Hook", f"refs/tags/{tag}", "0" * 40
+                after = after or commit_sha(target.path_with_namespace, "tag", tag)
+            else:
+                name = branch or target.default_branch
+                kind, event, ref = "push", "Push Hook", f"refs/heads/{name}"
+                current = target.branches.get(name)
+                before = current.sha if current else "0" * 40
+                count = str(len(self.pushed_commits[target.id]))
+                after = after or commit_sha(target.path_with_namespace, name, count)
+                target.branches[name] = GitLabBranch(name, after, current.protected if current else False)
+            self.pushed_commits[target.id].add(after)
+            namespace = target.namespace
+            pusher = user or (namespace.username if isinstance(namespace, GitLabUser) else "alice")
+            payload = push_payload(
+                target,
+                "https://gitlab.test",
+                kind=kind,
+                ref=ref,
+                before=before,
+                after=after,
+                message=message,
+                user=pusher,
+            )
+            body = encode(payload)
+            ids = []
+            for hook in target.hooks:
+                wanted = hook.tag_push_events if tag is not None else hook.push_events
+                if not wanted or not self.delivering(hook):
+                    continue
+                event_uuid, key = str(uuid.uuid4()), str(uuid.uuid4())
+                idempotency_key = None if self.version_below_17_4 else key
+                self.enqueue(target, hook, event, body, event_uuid, idempotency_key)
+                ids.append(idempotency_key or event_uuid)
+            return ids
+
+    def delivering(self, hook: GitLabHook) -> bool:
+        if hook.alert_status == "disabled":
+            return False
+        return hook.disabled_until is None or self.now() >= hook.disabled_until
+
+    def enqueue(
+        self,
+        project: GitLabProject,
+        hook: GitLabHook,
+        event: str,
+        body: bytes,
+        event_uuid: str,
+        key: str | None,
+    ) -> None:
+        self.outbox.put(outgoing(self, hook, event, body, event_uuid, key))
+
+    def commits_of(self, project: GitLabProject) -> set[str]:
+        return {b.sha for b in project.branches.values()} | self.pushed_commits[project.id]
+
+    def git_read_allowed(self, project: GitLabProject, auth: tuple[str, str] | None) -> bool:
+        """Whether Git over HTTPS lets these Basic credentials (or none) fetch ``project``."""
+        if auth is None:
+            return project.visibility == "public"
+        user, password = auth
+        for deploy in project.deploy_tokens:
+            if deploy.username == user:
+                usable = not deploy.revoked and (deploy.expires_at is None or self.now() < deploy.expires_at)
+                return usable and deploy.token == password and "read_repository" in deploy.scopes
+        token = self.valid_token(password)
+        if token is None or not {"read_repository", "api"} & set(token.scopes):
+            return False
+        level = self.project_levels(token.user_id, project)[2]
+        return project.visibility != "private" or (level or 0) >= REPORTER
+
+    def hook_posting_to(self, url_prefix: str) -> tuple[GitLabProject, GitLabHook] | None:
+        for project in self.projects.values():
+            for hook in project.hooks:
+                if hook.url.startswith(url_prefix):
+                    return project, hook
+        return None
 
     # --- misc -----------------------------------------------------------------------------------
 
