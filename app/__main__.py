@@ -160,6 +160,7 @@ def export_schema(args: argparse.Namespace) -> int:
 def rotate_keys(args: argparse.Namespace) -> int:
     from app.security.crypto import TokenCipher
     from app.storage.integrations import IntegrationRepository
+    from app.storage.links import LinkStore
     from app.storage.mongo import Database, EmbeddedMongo, embedded_storage_path
 
     settings = _settings()
@@ -176,6 +177,7 @@ def rotate_keys(args: argparse.Namespace) -> int:
             count = await IntegrationRepository(database, cipher).rotate_keys(
                 keep_going=lambda: not stop.is_set()
             )
+            count += await LinkStore(database, cipher).rotate_keys(keep_going=lambda: not stop.is_set())
         finally:
             await database.close()
         if stop.is_set():
@@ -212,7 +214,10 @@ def dev_token(args: argparse.Namespace) -> int:
 
     settings = _settings()
     try:
-        print(issue_development_token(settings, args.user, lifetime_seconds=args.hours * 3600))
+        token = issue_development_token(
+            settings, args.user, lifetime_seconds=args.hours * 3600, scope=args.scope, act_for=args.act_for
+        )
+        print(token)
     except RuntimeError as exc:
         print(f"dev-token: {exc}", file=sys.stderr)
         return 2
@@ -238,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_token = commands.add_parser("dev-token", help="print a development JWT for GraphiQL")
     p_token.add_argument("--user", required=True, help="the JWT's sub: who owns the integrations")
     p_token.add_argument("--hours", type=int, default=12, help="lifetime in hours (default 12)")
+    p_token.add_argument("--scope", help="a platform service's scopes, e.g. 'git:deploy' or 'git:clone'")
+    p_token.add_argument("--act-for", help="with --scope: the user the service acts for")
     p_token.set_defaults(func=dev_token)
     args = parser.parse_args(argv)
     result: int = args.func(args)

@@ -31,15 +31,21 @@ from app.security.crypto import TokenCipher
 from app.services.branches import Branches
 from app.services.catalog import RepositoryCatalog
 from app.services.clock import Clock, utc_now
+from app.services.clone_credentials import CloneCredentialIssuer
+from app.services.commit_statuses import CommitStatuses
 from app.services.connect_token import ConnectByToken
 from app.services.credentials import CredentialSource, HostAccess
 from app.services.disconnect import Disconnect
+from app.services.links import RepositoryLinks
 from app.services.oauth_connect import CALLBACK_PATH, ConnectByLogin
 from app.services.token_refresh import TokenRefresher
 from app.services.verify_integration import VerifyIntegration
+from app.services.webhook_intake import WebhookIntake
 from app.settings import Settings
 from app.storage.branch_lists import BranchListStore
+from app.storage.events import EventStore
 from app.storage.integrations import IntegrationRepository
+from app.storage.links import LinkStore
 from app.storage.listings import ListingStore
 from app.storage.mongo import Database, EmbeddedMongo, embedded_storage_path
 from app.storage.oauth_states import OAuthStateRepository
@@ -85,6 +91,8 @@ class Services:
     authenticator: Authenticator
     integrations: IntegrationRepository
     listings: ListingStore
+    link_store: LinkStore
+    events: EventStore
     hosts: HostRegistry
     upstream_cap: ConcurrencyCap  # requests in flight per user (MAX_CONCURRENT_UPSTREAM_PER_USER)
     # The use cases.
@@ -94,6 +102,10 @@ class Services:
     disconnect: Disconnect
     catalog: RepositoryCatalog
     branches: Branches
+    links: RepositoryLinks
+    commit_statuses: CommitStatuses
+    clone_credentials: CloneCredentialIssuer
+    intake: WebhookIntake
 
 
 def build_services(
@@ -107,8 +119,9 @@ def build_services(
     """Wire the use cases to their collaborators (no I/O)."""
     clock = seams.clock
     metrics = seams.metrics or Metrics()
+    cipher = TokenCipher(settings.encryption_keys)
     # The clock also says when a login has ended (reconnectBy), as each integration is loaded.
-    integrations = seams.integrations(database, TokenCipher(settings.encryption_keys), clock)
+    integrations = seams.integrations(database, cipher, clock)
     cap = ConcurrencyCap(
         settings.max_concurrent_upstream_per_user, wait_seconds=settings.http_timeout_seconds
     )
@@ -126,6 +139,8 @@ def build_services(
     )
     credentials = CredentialSource(integrations, refresher)
     access = HostAccess(hosts, credentials, integrations)
+    link_store, events = LinkStore(database, cipher), EventStore(database)
+    links = RepositoryLinks(access, integrations, link_store, events, clock, public_url=settings.public_url)
     return Services(
         settings=settings,
         database=database,
@@ -133,6 +148,8 @@ def build_services(
         authenticator=Authenticator(settings, http),
         integrations=integrations,
         listings=listings,
+        link_store=link_store,
+        events=events,
         hosts=hosts,
         upstream_cap=cap,
         connect_token=ConnectByToken(
@@ -149,7 +166,7 @@ def build_services(
             max_integrations=settings.max_integrations_per_user,
         ),
         verify=VerifyIntegration(hosts, integrations, credentials, clock),
-        disconnect=Disconnect(hosts, integrations, credentials, listings),
+        disconnect=Disconnect(hosts, integrations, credentials, listings, links),
         catalog=RepositoryCatalog(
             hosts,
             access,
@@ -167,6 +184,10 @@ def build_services(
             clock,
             fresh_for=timedelta(seconds=settings.repository_cache_seconds),
         ),
+        links=links,
+        commit_statuses=CommitStatuses(access, integrations, link_store),
+        clone_credentials=CloneCredentialIssuer(hosts, integrations, link_store, links),
+        intake=WebhookIntake(hosts, link_store, events, clock, metrics),
     )
 
 
@@ -206,7 +227,9 @@ async def open_services(
             stack.push_async_callback(http.aclose)
         stack.callback(tracing.instrument_http(http))
         services = build_services(settings, database, http, guard, seams, tracing)
-        # Before the database closes: let listings that are still being saved finish, for a while.
+        # Before the database closes: let listings and received events that are still being saved finish,
+        # for a while.
         stack.push_async_callback(services.catalog.drain, SHUTDOWN_DRAIN_SECONDS)
         stack.push_async_callback(services.branches.drain, SHUTDOWN_DRAIN_SECONDS)
+        stack.push_async_callback(services.events.drain)
         yield services

@@ -31,6 +31,7 @@ from app.oauth_callback import oauth_callback
 from app.observability import RequestLogMiddleware
 from app.settings import Settings
 from app.tracing import start_tracing
+from app.webhooks import MAX_DELIVERY_BYTES, BytesInFlight, receive_webhook
 
 log = logging.getLogger(__name__)
 # GraphiQL's page and assets, served by the service itself (no CDN): app/static/graphiql/README.md.
@@ -76,6 +77,11 @@ def create_app(settings: Settings, seams: Seams | None = None) -> Starlette:
     async def oauth_callback_endpoint(request: Request) -> Response:
         return await oauth_callback(request, services_of(request).connect_login)
 
+    in_flight = BytesInFlight()
+
+    async def webhook(request: Request) -> Response:
+        return await receive_webhook(request, services_of(request).intake, in_flight)
+
     async def metrics(request: Request) -> Response:
         body, content_type = services_of(request).metrics.exposition(request.headers.get("accept"))
         return Response(body, media_type=content_type)
@@ -115,6 +121,9 @@ def create_app(settings: Settings, seams: Seams | None = None) -> Starlette:
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             Route("/oauth/callback", oauth_callback_endpoint, methods=["GET"]),
+            Route(
+                "/webhooks/{provider}/{link_id}", webhook, methods=["POST"], max_body_size=MAX_DELIVERY_BYTES
+            ),
             *([Mount("/static/graphiql", StaticFiles(directory=GRAPHIQL_DIR))] if settings.graphiql else []),
         ],
         middleware=middleware,

@@ -13,6 +13,9 @@ Prometheus text format.
     git_integrations_repository_cache_lookups_total         counter    provider, result
     git_integrations_token_refreshes_total                  counter    provider, outcome
     git_integrations_connect_attempts_total                 counter    provider, method, token_kind, result
+    git_integrations_webhook_deliveries_total               counter    provider, outcome
+    git_integrations_webhook_delivery_duration_seconds      histogram  provider
+    git_integrations_delivery_catch_up_total                counter    outcome
 
 - ``operation``: the GraphQL operation name; ``anonymous`` for an unnamed one, ``other`` for a name
   that is longer than 64 characters, is not ``[A-Za-z_][A-Za-z0-9_]*``, or arrives after 200 distinct
@@ -42,6 +45,14 @@ Prometheus text format.
   before its kind was known (and ``provider`` is ``unknown`` for an OAuth state that is not valid);
   ``result``: ``connected`` or the error's code (``INVALID_TOKEN``, ``MISSING_PERMISSIONS``,
   ``INVALID_OAUTH_STATE``, ``ACCESS_DENIED``, ``PROVIDER_UNAVAILABLE``, ``INTERNAL``, ...).
+
+- delivery ``outcome`` (``POST /webhooks/...``): ``stored``, ``duplicate`` (stored before: a redelivery
+  or a replay), ``ignored`` (another branch, or an event not subscribed to), ``ping``, ``unsigned``
+  (bad or missing signature: 401), ``malformed`` (400), ``unknown_link`` (404), ``too_large`` (413),
+  ``unavailable`` (503: the database did not answer in time; caught up later).
+- catch-up ``outcome``: ``redelivered`` (a failed delivery the host was asked to send again),
+  ``checked`` (a link's delivery log was read), ``failed`` (the host could not be asked), ``broken``
+  (the hook was gone or disabled at the host).
 
 No label ever holds a token, a user id, a repository name or a raw path.
 
@@ -84,6 +95,18 @@ ENDPOINT_FAMILIES = (
 _OAUTH_TAILS = (("oauth", "token"), ("oauth", "revoke"), ("oauth", "token", "info"))
 CACHE_RESULTS = ("hit", "miss", "revalidate", "joined")
 REFRESH_OUTCOMES = ("refreshed", "refused", "failed", "waited", "expired")
+DELIVERY_OUTCOMES = (
+    "stored",
+    "duplicate",
+    "ignored",
+    "ping",
+    "unsigned",
+    "malformed",
+    "unknown_link",
+    "too_large",
+    "unavailable",
+)
+CATCH_UP_OUTCOMES = ("redelivered", "checked", "failed", "broken")
 
 
 class BoundedLabel:
@@ -199,6 +222,36 @@ class Metrics:
             ["provider", "method", "token_kind", "result"],
             registry=registry,
         )
+
+        self._deliveries = Counter(
+            "git_integrations_webhook_deliveries_total",
+            "Webhook deliveries received, by provider and outcome.",
+            ["provider", "outcome"],
+            registry=registry,
+        )
+        self._delivery_duration = Histogram(
+            "git_integrations_webhook_delivery_duration_seconds",
+            "Time from a delivery's body being read to the answer, by provider.",
+            ["provider"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=registry,
+        )
+        self._catch_up = Counter(
+            "git_integrations_delivery_catch_up_total",
+            "Work of the delivery catch-up: logs read, deliveries redelivered, failures, broken hooks.",
+            ["outcome"],
+            registry=registry,
+        )
+
+    def webhook_delivery(self, provider: str, outcome: str, seconds: float | None = None) -> None:
+        assert outcome in DELIVERY_OUTCOMES
+        self._deliveries.labels(provider, outcome).inc()
+        if seconds is not None:
+            self._delivery_duration.labels(provider).observe(seconds)
+
+    def delivery_catch_up(self, outcome: str, count: int = 1) -> None:
+        assert outcome in CATCH_UP_OUTCOMES
+        self._catch_up.labels(outcome).inc(count)
 
     def graphql_request(self, operation: str | None, outcome: str, seconds: float) -> None:
         name = self.operation_label(operation) if operation else "anonymous"

@@ -9,6 +9,7 @@ that is *not* a ``PublicError`` is masked as "Internal error" and only logged.
     ├── BadUserInputError            BAD_USER_INPUT     the request itself is wrong
     ├── QueryTooComplexError         QUERY_TOO_COMPLEX  it would start more work at the hosts than allowed
     ├── UnauthenticatedError         UNAUTHENTICATED    no, expired or badly signed caller JWT
+    ├── ForbiddenError               FORBIDDEN          the caller's JWT lacks the scope an operation needs
     ├── NotFoundError                NOT_FOUND          missing, or another user's (never told apart)
     ├── NeedsReconnectError          NEEDS_RECONNECT    the host no longer accepts the stored token
     ├── ServiceUnavailableError      SERVICE_UNAVAILABLE our database cannot be reached
@@ -72,6 +73,10 @@ class UnauthenticatedError(PublicError):
 
     def __init__(self, message: str = "Sign in first: send 'Authorization: Bearer <JWT>'.") -> None:
         super().__init__(message)
+
+
+class ForbiddenError(PublicError):
+    code = "FORBIDDEN"
 
 
 class NotFoundError(PublicError):

@@ -30,7 +30,9 @@ class GraphQLApp(GraphQL[Context, None]):
 
     def __init__(self, graphiql_dir: Path | None, traced_schema: strawberry.Schema | None = None) -> None:
         super().__init__(
-            traced_schema or schema, graphql_ide="graphiql" if graphiql_dir else None, allow_queries_via_get=False
+            traced_schema or schema,
+            graphql_ide="graphiql" if graphiql_dir else None,
+            allow_queries_via_get=False,
         )
         self._graphiql_dir = graphiql_dir
 

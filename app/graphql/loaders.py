@@ -15,6 +15,7 @@ from typing import TypeVar
 from strawberry.dataloader import DataLoader
 
 from app.composition import Services
+from app.domain.links import RepositoryLink
 from app.domain.models import Integration, Repository
 from app.services.branches import BranchList
 from app.services.catalog import RepositoryList
@@ -32,6 +33,17 @@ class IntegrationLoader(DataLoader[IntegrationKey, IntegrationResult]):
     def __init__(self, services: Services, owner: str) -> None:
         async def load(keys: Sequence[IntegrationKey]) -> list[IntegrationResult]:
             found = await services.integrations.get_many(owner, keys)
+            return [found.get(key) for key in keys]
+
+        super().__init__(load_fn=load)
+
+
+class LinkLoader(DataLoader[str, RepositoryLink | None]):
+    """Repository links of one caller by id; another user's id loads as None, exactly like a missing one."""
+
+    def __init__(self, services: Services, owner: str) -> None:
+        async def load(keys: Sequence[str]) -> list[RepositoryLink | None]:
+            found = await services.link_store.get_many(owner, keys)
             return [found.get(key) for key in keys]
 
         super().__init__(load_fn=load)
@@ -101,5 +113,6 @@ class Loaders:
 
     def __init__(self, services: Services, owner: str) -> None:
         self.integration = IntegrationLoader(services, owner)
+        self.link = LinkLoader(services, owner)
         self.repositories = RepositoryListLoader(services)
         self.branches = BranchesLoader(services)

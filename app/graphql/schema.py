@@ -14,11 +14,13 @@ from strawberry.types import ExecutionContext
 from app.graphql.cost_limit import UpstreamCostLimit
 from app.graphql.document_cache import DocumentCache
 from app.graphql.errors import MaskInternalErrors, OperationLog
+from app.graphql.mutations.links import LinkMutations
 from app.graphql.mutations.oauth import OAuthMutations
 from app.graphql.mutations.tokens import TokenMutations
 from app.graphql.queries import Query
 from app.graphql.types.errors import EXCEPTION_HANDLERS
 from app.graphql.types.integration import IntegrationType
+from app.graphql.types.links import RepositoryEventType, RepositoryLinkType
 
 MAX_DEPTH = 10
 MAX_TOKENS = 4000
@@ -26,7 +28,7 @@ MAX_ALIASES = 30
 
 
 @strawberry.type
-class Mutation(TokenMutations, OAuthMutations):
+class Mutation(TokenMutations, OAuthMutations, LinkMutations):
     pass
 
 
@@ -49,11 +51,13 @@ def build_schema(*, tracer_provider: Any = None) -> strawberry.Schema:
 
         # First: its operation span covers the others. No argument values (the search text); the query
         # text it records is dropped before export (app.tracing.privacy).
-        traced.append(partial(OpenTelemetryExtension, tracer_provider=tracer_provider, arg_filter=_no_arguments))
+        traced.append(
+            partial(OpenTelemetryExtension, tracer_provider=tracer_provider, arg_filter=_no_arguments)
+        )
     return Schema(
         query=Query,
         mutation=Mutation,
-        types=[IntegrationType],
+        types=[IntegrationType, RepositoryLinkType, RepositoryEventType],
         config=StrawberryConfig(auto_camel_case=True),
         exception_handlers=EXCEPTION_HANDLERS,  # domain errors → mutation union members
         extensions=[

@@ -9,6 +9,13 @@ Two ways to trust a JWT, chosen by the settings:
 
 Every failure — missing header, malformed, badly signed, expired, not yet valid, wrong issuer or
 audience, no ``sub`` — is ``UnauthenticatedError``; the reason is logged, never the token.
+
+Two kinds of callers:
+- a person (the platform's frontend): a JWT without the claims below; ``sub`` owns the integrations;
+- a platform service (the deployer, the builder): a JWT with ``scope`` (space-separated, e.g.
+  ``git:deploy``) that acts for the user named in ``act_for`` (or for its own ``sub``). It may do only
+  what its scopes allow (``graphql.permissions``); a JWT naming ``act_for`` without any scope may do
+  nothing at all.
 """
 
 from __future__ import annotations
@@ -47,9 +54,30 @@ _JWKS_MIN_REFRESH_SECONDS = 30
 _MAX_JWT_LENGTH = 8192
 
 
+# What a platform service's JWT may ask for (claim ``scope``).
+SCOPE_DEPLOY = "git:deploy"  # read links and events, set commit statuses
+SCOPE_CLONE = "git:clone"  # get clone credentials
+_MAX_CLAIM_LENGTH = 256
+
+
 @dataclass(frozen=True)
 class Caller:
+    """Who is calling and for whom. ``user_id`` owns what is read and changed (``act_for``, else ``sub``).
+
+    ``scopes`` None: a person's token, which may do everything a user may; otherwise a service token
+    that may do only what these scopes allow.
+    """
+
     user_id: str
+    subject: str = ""
+    scopes: frozenset[str] | None = None
+
+    @property
+    def is_service(self) -> bool:
+        return self.scopes is not None
+
+    def holds(self, scope: str) -> bool:
+        return self.scopes is not None and scope in self.scopes
 
 
 class Authenticator:
@@ -79,7 +107,14 @@ class Authenticator:
         subject = claims.get("sub")
         if not isinstance(subject, str) or not subject.strip():
             raise UnauthenticatedError("The bearer token names no user (claim 'sub').")
-        return Caller(user_id=subject)
+        scopes = _scopes(claims.get("scope"))
+        acts_for = claims.get("act_for")
+        if acts_for is None:
+            return Caller(user_id=subject, subject=subject, scopes=scopes)
+        if not isinstance(acts_for, str) or not acts_for.strip() or len(acts_for) > _MAX_CLAIM_LENGTH:
+            raise UnauthenticatedError("The bearer token's claim 'act_for' does not name a user.")
+        # Acting for someone else is a service's business: without scopes it may do nothing.
+        return Caller(user_id=acts_for, subject=subject, scopes=scopes or frozenset())
 
     async def _decode(self, token: str) -> jwt.Token:
         if self._secret_key is not None:
@@ -127,6 +162,17 @@ class Authenticator:
             ) from None
 
 
+def _scopes(claim: object) -> frozenset[str] | None:
+    """The ``scope`` claim (RFC 8693: space-separated; a list is accepted too); None when absent."""
+    if claim is None:
+        return None
+    if isinstance(claim, str):
+        return frozenset(claim.split())
+    if isinstance(claim, list) and all(isinstance(item, str) for item in claim):
+        return frozenset(item for item in claim if item)
+    raise UnauthenticatedError("The bearer token's claim 'scope' is not a list of scopes.")
+
+
 def _bearer_token(authorization: str | None) -> str:
     if not authorization:
         raise UnauthenticatedError()
@@ -139,14 +185,28 @@ def _bearer_token(authorization: str | None) -> str:
     return token
 
 
-def issue_development_token(settings: Settings, user: str, *, lifetime_seconds: int = 12 * 3600) -> str:
-    """A JWT the development secret accepts (``python -m app dev-token``); refused in production."""
+def issue_development_token(
+    settings: Settings,
+    user: str,
+    *,
+    lifetime_seconds: int = 12 * 3600,
+    scope: str | None = None,
+    act_for: str | None = None,
+) -> str:
+    """A JWT the development secret accepts (``python -m app dev-token``); refused in production.
+
+    ``scope`` and ``act_for``: a platform service's token (e.g. the builder's, ``git:clone``).
+    """
     if settings.production or settings.auth_jwt_secret is None:
         raise RuntimeError(
             "dev-token works only with APP_ENV=development and an HS256 secret (AUTH_JWT_SECRET)"
         )
     now = int(time.time())
     claims: dict[str, object] = {"sub": user, "iat": now, "exp": now + lifetime_seconds}
+    if scope is not None:
+        claims["scope"] = scope
+    if act_for is not None:
+        claims["act_for"] = act_for
     if settings.auth_issuer:
         claims["iss"] = settings.auth_issuer
     if settings.auth_audience:

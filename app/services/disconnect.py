@@ -22,6 +22,7 @@ from app.domain.errors import (
 from app.domain.models import AuthMethod, Integration
 from app.hosts.registry import HostRegistry
 from app.services.credentials import CredentialSource
+from app.services.links import RepositoryLinks
 from app.storage.integrations import IntegrationRepository
 from app.storage.listings import ListingStore
 
@@ -44,14 +45,16 @@ class Disconnect:
         integrations: IntegrationRepository,
         credentials: CredentialSource,
         listings: ListingStore,
+        links: RepositoryLinks,
     ) -> None:
         self._hosts = hosts
         self._integrations = integrations
         self._credentials = credentials
         self._listings = listings
+        self._links = links
 
     async def disconnect(self, owner: str, integration_id: str) -> Disconnected | None:
-        """Delete the integration and its tokens; None when there is no such integration.
+        """Delete the integration, its repository links and its tokens; None when there is no such integration.
 
         A pasted access token belongs to the user, who created it and alone can revoke it: it is only
         forgotten here, and the message says where to revoke it. A login is also revoked at the host;
@@ -60,6 +63,8 @@ class Disconnect:
         current = await self._integrations.get(owner, integration_id)
         if current is None:
             return None
+        # Its links go first, while its token can still remove their hooks and keys at the host.
+        await self._links.unlink_all(owner, current.id)
         if current.auth_method is AuthMethod.OAUTH:
             result = await self._disconnect_login(owner, current)
         else:

@@ -138,5 +138,7 @@ def _exporter(name: str) -> SpanExporter:
 def _resource() -> Resource:
     """OTEL_RESOURCE_ATTRIBUTES and OTEL_SERVICE_NAME, with this service's name when neither names one."""
     detected = Resource.create()
-    named = os.environ.get("OTEL_SERVICE_NAME") or "service.name=" in os.environ.get("OTEL_RESOURCE_ATTRIBUTES", "")
+    named = os.environ.get("OTEL_SERVICE_NAME") or "service.name=" in os.environ.get(
+        "OTEL_RESOURCE_ATTRIBUTES", ""
+    )
     return detected if named else detected.merge(Resource({SERVICE_NAME: SERVICE}))

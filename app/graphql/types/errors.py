@@ -73,7 +73,7 @@ class OAuthExchangeError(Error):
     reason: str | None
 
 
-@strawberry.type(description="No integration with this id (or it belongs to someone else).")
+@strawberry.type(description="No object with this id (or it belongs to someone else); `message` says which.")
 class NotFoundError(Error):
     pass
 
@@ -84,6 +84,14 @@ class NotFoundError(Error):
 )
 class LimitReachedError(Error):
     limit: int = strawberry.field(description="How many integrations one user may have.")
+
+
+@strawberry.type(
+    description="The Git host no longer accepts the connection's token: connect it again (the integration's "
+    "status is NEEDS_RECONNECT)."
+)
+class NeedsReconnectError(Error):
+    pass
 
 
 ErrorType = (
@@ -97,6 +105,7 @@ ErrorType = (
     | OAuthExchangeError
     | NotFoundError
     | LimitReachedError
+    | NeedsReconnectError
 )
 
 
@@ -132,6 +141,8 @@ def member_for(exc: errors.PublicError) -> ErrorType:
             return NotFoundError(message=message, code=code)
         case errors.LimitReachedError():
             return LimitReachedError(message=message, code=code, limit=exc.limit)
+        case errors.NeedsReconnectError():
+            return NeedsReconnectError(message=message, code=code)
     raise TypeError(f"no GraphQL type for {type(exc).__name__}")
 
 
@@ -158,4 +169,5 @@ EXCEPTION_HANDLERS = (
     _UnionMember(errors.OAuthExchangeError, OAuthExchangeError),
     _UnionMember(errors.NotFoundError, NotFoundError),
     _UnionMember(errors.LimitReachedError, LimitReachedError),
+    _UnionMember(errors.NeedsReconnectError, NeedsReconnectError),
 )

@@ -8,6 +8,7 @@ import strawberry
 
 from app.domain import models
 from app.graphql.context import Info
+from app.graphql.permissions import IsAuthenticated
 from app.graphql.types.node import Node, to_global_id
 from app.graphql.types.repository import RepositoryConnection, resolve_repositories
 
@@ -60,8 +61,9 @@ class IntegrationType(Node):
     domain: strawberry.Private[models.Integration]
 
     @strawberry.field(
+        permission_classes=[IsAuthenticated],
         description="Repositories to deploy from, most recently pushed first. `search` matches names "
-        "(GitLab: as GitLab searches); `first` is 1..100; `refresh` asks the host instead of the cache."
+        "(GitLab: as GitLab searches); `first` is 1..100; `refresh` asks the host instead of the cache.",
     )
     async def repositories(
         self,

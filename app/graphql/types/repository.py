@@ -15,6 +15,7 @@ import strawberry
 from app.domain import models
 from app.graphql.context import Info
 from app.graphql.loaders import ListingKey
+from app.graphql.permissions import IsAuthenticated
 from app.graphql.types.branch import (
     AfterArgument,
     BranchConnection,
@@ -86,8 +87,9 @@ class RepositoryType(Node):
     repository: strawberry.Private[models.Repository]
 
     @strawberry.field(
+        permission_classes=[IsAuthenticated],
         description="The repository's branches, a page at a time: the default branch first, then "
-        "names starting with `search`, then the other matches, each group by name."
+        "names starting with `search`, then the other matches, each group by name.",
     )
     async def branches(
         self,
