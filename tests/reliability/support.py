@@ -5,6 +5,7 @@
 - ``jail_connections(monkeypatch)``: every TCP connection the service opens is recorded, and one to
   anything but 127.0.0.1 fails the test instead of leaving the machine.
 - ``documents(db, ...)``: the raw collections, to check that nothing is stored half; ``no_data(body)``.
+- ``link_with_an_event(service, hosts, repository)``: alice links a repository and the host delivers a push.
 - ``module_settings(...)``: the ``settings`` fixture's values, for a service shared by a whole module.
 """
 
@@ -19,10 +20,11 @@ from typing import Any
 import httpcore
 import pytest
 
+from app.graphql.types.node import from_global_id
 from app.settings import EncryptionKey, Secret, Settings
 from tests.conftest import JWT_SECRET, KEY_A
 from tests.fakes import scenarios
-from tests.oauth_support import FakeHosts, fake_hosts
+from tests.oauth_support import FakeHosts, Service, fake_hosts
 
 CLASSIC = scenarios.GITHUB_CLASSIC_TOKEN  # octocat: repo, admin:repo_hook
 HUBOT_CLASSIC = "ghp_" + "HubotClassicToken".ljust(36, "0")  # hubot: repo, admin:repo_hook
@@ -81,3 +83,29 @@ def module_settings(mongo_uri: str, data_dir: Path) -> Settings:
 async def documents(db: Any, collection: str, query: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Every document of ``collection`` matching ``query``, in insertion order."""
     return [doc async for doc in db[collection].find(query or {}).sort("_id", 1)]
+
+
+async def link_with_an_event(service: Service, hosts: FakeHosts, repository: str) -> tuple[str, str, str]:
+    """alice links the repository and the host delivers one push: (link id, event id, the commit).
+
+    Hooks left at the (shared) fake host by earlier tests, whose databases are gone, are removed first.
+    """
+    decoded = from_global_id(repository)
+    assert decoded is not None
+    full_name = decoded[1].partition(":")[2]
+    hosts.github.repository(full_name).hooks.clear()
+    hosts.github.repository(full_name).deploy_keys.clear()
+    data = await service.execute(
+        "mutation($i: LinkRepositoryInput!) { linkRepository(input: $i) { ... on RepositoryLink { id } } }",
+        {"i": {"repositoryId": repository}},
+    )
+    link = data["linkRepository"]["id"]
+    [delivery] = hosts.github.push(full_name)
+    await hosts.github.outbox.flush(service.http)
+    events = await service.execute(
+        "query($id: ID!) { node(id: $id) { ... on RepositoryLink { events { edges { node { id deliveryId after } } } } } }",
+        {"id": link},
+    )
+    [edge] = events["node"]["events"]["edges"]
+    assert edge["node"]["deliveryId"] == delivery
+    return link, edge["node"]["id"], edge["node"]["after"]

@@ -1,6 +1,9 @@
 """The authorization matrix: every query and mutation (``OPERATIONS``, checked against ``schema.graphql``)
-aimed at alice's integration, repository and sign-in state, by bob, and with no token, an expired token,
-a token signed with another key or one whose claims were changed after signing.
+aimed at alice's integration, repository, sign-in state, repository link and its event, by bob (with
+the scope the operation needs: ``git:deploy``, ``git:clone``), and with no token, an expired token, a
+token signed with another key or one whose claims were changed after signing; and every operation with
+a token of the wrong kind (a person's where a scope is needed, a service's where it is not, a service
+acting for alice without a scope): ``FORBIDDEN``, touching nothing.
 
 Nothing of alice's may be read, changed or revealed — not even whether it exists: bob's answer for
 alice's id must be byte for byte the answer for a random id of the same shape. Every attempt is also
@@ -27,20 +30,22 @@ from app.graphql.types.node import from_global_id, to_global_id
 from app.graphql.types.repository import repository_global_id
 from app.security.auth import issue_development_token
 from app.settings import Secret, Settings
+from app.storage.links import new_link_id
 from tests.oauth_support import FakeHosts, Service, login_settings, open_service
 from tests.picker_support import settle
-from tests.reliability.operations import OPERATIONS, Operation, Targets, root_fields
+from tests.reliability.operations import OPERATIONS, Operation, Targets, allowed, root_fields
 from tests.reliability.support import (
     CLASSIC,
     GITLAB_TOKEN,
     HUBOT_CLASSIC,
     documents,
+    link_with_an_event,
     loopback_hosts,
     module_settings,
     no_data,
 )
 
-COLLECTIONS = ("integrations", "oauth_states", "repository_cache")
+COLLECTIONS = ("integrations", "oauth_states", "repository_cache", "repository_links", "repository_events")
 
 
 @dataclass
@@ -72,9 +77,10 @@ async def world(
         )
         repository = listed["integration"]["repositories"]["edges"][0]["node"]["id"]
         state = (await service.start("GITHUB", user="alice"))["state"]
+        link, event, commit = await link_with_an_event(service, hosts, repository)
         bobs = await connect(service, "GITHUB", HUBOT_CLASSIC, "bob")
         await settle(service.app)  # listings are saved
-        yield World(service, hosts, Targets(alice, repository, state, CLASSIC), bobs)
+        yield World(service, hosts, Targets(alice, repository, state, CLASSIC, link, event, commit), bobs)
         await service.db.client.drop_database(settings.mongodb_database)
 
 
@@ -93,12 +99,24 @@ def random_targets(theirs: Targets) -> Targets:
     decoded = from_global_id(theirs.repository)
     assert decoded is not None
     repository = decoded[1].partition(":")[2]
+    link = new_link_id()
     return Targets(
         integration=to_global_id("Integration", str(ObjectId())),
         repository=repository_global_id(str(ObjectId()), repository),
         state=secrets.token_urlsafe(32),
         token=theirs.token,
+        link=to_global_id("RepositoryLink", link),
+        event=to_global_id("RepositoryEvent", f"{link}:1"),
+        commit=theirs.commit,
     )
+
+
+def bearer(
+    settings: Settings, user: str, *, scope: str | None = None, act_for: str | None = None
+) -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {issue_development_token(settings, user, scope=scope, act_for=act_for)}"
+    }
 
 
 async def snapshot(service: Service) -> dict[str, list[dict[str, Any]]]:
@@ -125,10 +143,13 @@ async def test_another_users_object_is_answered_exactly_like_one_that_does_not_e
 ) -> None:
     service = world.service
     before, requests = await snapshot(service), upstream_requests(world.hosts)
+    bobs = bearer(service.settings, "bob", scope=operation.scope)
 
-    theirs = await service.graphql.execute(operation.document, operation.variables(world.alice), user="bob")
+    theirs = await service.graphql.execute(
+        operation.document, operation.variables(world.alice), user=None, headers=bobs
+    )
     nobodys = await service.graphql.execute(
-        operation.document, operation.variables(random_targets(world.alice)), user="bob"
+        operation.document, operation.variables(random_targets(world.alice)), user=None, headers=bobs
     )
 
     assert theirs == nobodys
@@ -219,3 +240,58 @@ async def test_without_a_valid_caller_token_every_operation_is_unauthenticated_a
 
     assert await snapshot(service) == before
     assert upstream_requests(world.hosts) == requests
+
+
+# --- a valid token of the wrong kind ---------------------------------------------------------------
+
+
+KINDS = {
+    "a person's token": {"scope": None},
+    "the deployer's token (git:deploy)": {"scope": "git:deploy"},
+    "the builder's token (git:clone)": {"scope": "git:clone"},
+    "a service acting for alice without a scope": {"scope": None, "act_for": "alice"},
+}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_token_without_the_scope_an_operation_needs_is_forbidden_and_touches_nothing(
+    world: World, kind: str
+) -> None:
+    service = world.service
+    claims = KINDS[kind]
+    headers = bearer(service.settings, "platform-service", **claims)  # acts for alice where it says so
+    if claims.get("scope") is not None:
+        headers = bearer(service.settings, "platform-service", scope=claims["scope"], act_for="alice")
+    refused = [op for op in OPERATIONS if not allowed(op, claims.get("scope")) or "act_for" in claims]
+    assert refused, kind
+    before, requests = await snapshot(service), upstream_requests(world.hosts)
+
+    for operation in refused:
+        body = await service.graphql.execute(
+            operation.document, operation.variables(world.alice), user=None, headers=headers
+        )
+        assert no_data(body), (operation.name, body)
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["FORBIDDEN"], (operation.name, body)
+        assert "octocat" not in str(body) and world.alice.state not in str(body)
+
+    assert await snapshot(service) == before
+    assert upstream_requests(world.hosts) == requests
+
+
+async def test_the_deployer_reads_alices_links_and_events_and_the_builder_clones(world: World) -> None:
+    service, alice = world.service, world.alice
+    deployer = bearer(service.settings, "deployer", scope="git:deploy", act_for="alice")
+    builder = bearer(service.settings, "builder", scope="git:clone", act_for="alice")
+    read = next(op for op in OPERATIONS if op.name == "node(RepositoryLink)")
+    clone = next(op for op in OPERATIONS if op.name == "cloneCredentials")
+
+    links = await service.graphql.execute(read.document, read.variables(alice), user=None, headers=deployer)
+    credentials = await service.graphql.execute(
+        clone.document, clone.variables(alice), user=None, headers=builder
+    )
+
+    assert links["data"]["node"]["id"] == alice.link
+    assert len(links["data"]["node"]["events"]["edges"]) == 1
+    issued = credentials["data"]["cloneCredentials"]
+    assert issued["__typename"] == "CloneCredentials" and issued["sshPrivateKey"].startswith("-----BEGIN")
+    assert alice.token not in str(credentials), "never the user's own token"

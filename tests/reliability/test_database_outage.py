@@ -38,6 +38,7 @@ from pymongo.errors import (
     WriteConcernError,
 )
 
+from app.security.auth import issue_development_token
 from app.settings import Secret, Settings
 from app.storage.mongo import EmbeddedMongo, is_transient
 from tests.conftest import JWT_SECRET, KEY_A, token_for
@@ -45,7 +46,7 @@ from tests.harness import serve, service_environment
 from tests.oauth_support import COMPLETE_OAUTH, FakeHosts, Service, handed_on, login_settings, open_service
 from tests.picker_support import settle
 from tests.reliability.operations import OPERATIONS, Operation, Targets
-from tests.reliability.support import CLASSIC, documents, loopback_hosts, no_data
+from tests.reliability.support import CLASSIC, documents, link_with_an_event, loopback_hosts, no_data
 
 APP_NAME = "git-integrations"  # the service's client, as it names itself to the server
 QUICK = 5.0  # seconds: the 2 s server selection timeout with room for a slow CI machine
@@ -106,8 +107,9 @@ def hosts() -> Iterator[FakeHosts]:
         yield found
 
 
-async def prepare(service: Service) -> Targets:
-    """alice connects octocat's classic token, lists its repositories and starts a login."""
+async def prepare(service: Service, hosts: FakeHosts) -> Targets:
+    """alice connects octocat's classic token, lists its repositories, starts a login, links a repository
+    and receives a push for it."""
     connected = await service.execute(
         "mutation($t: String!) { connectGitToken(input: {provider: GITHUB, token: $t}) { ... on Integration { id } } }",
         {"t": CLASSIC},
@@ -119,13 +121,21 @@ async def prepare(service: Service) -> Targets:
     )
     repository_id = listed["integration"]["repositories"]["edges"][0]["node"]["id"]
     authorization = await service.start("GITHUB")
+    link, event, commit = await link_with_an_event(service, hosts, repository_id)
     await settle(service.app)  # the listing is saved
-    return Targets(integration_id, repository_id, authorization["state"], CLASSIC)
+    return Targets(integration_id, repository_id, authorization["state"], CLASSIC, link, event, commit)
 
 
 async def run(service: Service, operation: Operation, targets: Targets) -> tuple[dict[str, Any], float]:
+    """``operation`` as alice, or as the platform's service with the scope it needs acting for her."""
+    headers, user = None, "alice"
+    if operation.scope is not None:
+        bearer = issue_development_token(service.settings, "platform", scope=operation.scope, act_for="alice")
+        headers, user = {"Authorization": f"Bearer {bearer}"}, None
     started = time.monotonic()
-    body = await service.graphql.execute(operation.document, operation.variables(targets))
+    body = await service.graphql.execute(
+        operation.document, operation.variables(targets), user=user, headers=headers
+    )
     return body, time.monotonic() - started
 
 
@@ -171,7 +181,7 @@ async def test_every_operation_fails_clearly_while_the_database_is_down_and_work
     with database_on_disk(tmp_path / "db") as embedded:
         configured = login_settings(replace(settings, mongodb_uri=Secret(embedded.uri)), hosts)
         async with open_service(configured) as service:
-            targets = await prepare(service)
+            targets = await prepare(service, hosts)
             port = embedded.port
             embedded.stop()
 
@@ -309,14 +319,21 @@ FIRST_COMMAND = {
     "disconnectGitIntegration": "findAndModify",
     "connectGitOAuth": "insert",  # the OAuth state
     "completeGitOAuth": "findAndModify",  # using the OAuth state up
+    "repositoryLinks": "find",
+    "node(RepositoryLink)": "find",
+    "node(RepositoryEvent)": "find",
+    "linkRepository": "find",  # the integration
+    "unlinkRepository": "find",  # the link
+    "setCommitStatus": "find",  # the link
+    "cloneCredentials": "find",  # the link and its secrets
 }
 
 
 @pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.name)
 async def test_each_operation_answers_service_unavailable_when_its_command_fails(
-    service: Service, failpoint_server: EmbeddedMongo, operation: Operation
+    service: Service, failpoint_server: EmbeddedMongo, hosts: FakeHosts, operation: Operation
 ) -> None:
-    targets = await prepare(service)
+    targets = await prepare(service, hosts)
     if operation.name == "connectGitToken":
         await service.db["integrations"].delete_many({})  # connect anew: the path that inserts
     before = await documents(service.db, "integrations")
@@ -401,9 +418,9 @@ async def test_a_login_whose_integration_cannot_be_stored_answers_service_unavai
 
 
 async def test_a_listing_whose_cache_cannot_be_read_is_service_unavailable(
-    service: Service, failpoint_server: EmbeddedMongo
+    service: Service, failpoint_server: EmbeddedMongo, hosts: FakeHosts
 ) -> None:
-    targets = await prepare(service)
+    targets = await prepare(service, hosts)
     await service.db["repository_cache"].delete_many({})
 
     # The first find looks the integration up; the next ones read the cached listing.
@@ -416,7 +433,7 @@ async def test_a_listing_whose_cache_cannot_be_read_is_service_unavailable(
 async def test_a_listing_whose_cache_cannot_be_written_is_answered_and_nothing_half_is_kept(
     service: Service, failpoint_server: EmbeddedMongo, hosts: FakeHosts
 ) -> None:
-    targets = await prepare(service)
+    targets = await prepare(service, hosts)
     await service.db["repository_cache"].delete_many({})
 
     async with failing(failpoint_server, ["update"]):  # the page and head upserts of the cache

@@ -27,6 +27,7 @@ SECRET_VARIABLES = {
     "AUTH_JWT_SECRET",
     "GITHUB_CLIENT_SECRET",
     "GITLAB_CLIENT_SECRET",
+    "GITHUB_APP_PRIVATE_KEY",
 }
 # Values a real Secret would hold, to check that the manifests' environment passes the start-up checks.
 VALID_SECRETS = {
