@@ -35,15 +35,13 @@ from pymongo.errors import BulkWriteError, PyMongoError
 
 from app.domain.errors import ServiceUnavailableError
 from app.domain.links import RepositoryEvent, RepositoryEventKind
+from app.storage.durability import Durability
 from app.storage.integration_documents import as_utc
-from app.storage.links import DURABLE
 from app.storage.mongo import Database, Document, is_transient, unavailable_on_failure
 
 log = logging.getLogger(__name__)
 
 COLLECTION = "repository_events"
-_SEQUENCE_INDEX = "link_sequence_unique"
-_DELIVERY_INDEX = "link_delivery_unique"
 MAX_BATCH = 100
 BATCH_DEADLINE_SECONDS = 5.0  # one batch's database work; a waiter gives up sooner (its own deadline)
 _MAX_ROUNDS = 50  # renumbering rounds of one batch: each means another replica wrote to the same link
@@ -93,20 +91,10 @@ def _to_event(doc: Document) -> RepositoryEvent:
 
 class EventStore:
     def __init__(self, database: Database) -> None:
-        self._collection: AsyncCollection[Document] = database.db.get_collection(
-            COLLECTION, write_concern=DURABLE
-        )
+        # The receiver answers the host 2xx only once the event is in the journal of a majority.
+        self._collection: AsyncCollection[Document] = database.collection(COLLECTION, Durability.MUST_SURVIVE)
         self._waiting: dict[str, list[_Waiting]] = {}
         self._writers: dict[str, asyncio.Task[None]] = {}
-
-    @unavailable_on_failure
-    async def ensure_indexes(self) -> None:
-        await self._collection.create_index(
-            [("linkId", ASCENDING), ("sequence", ASCENDING)], unique=True, name=_SEQUENCE_INDEX
-        )
-        await self._collection.create_index(
-            [("linkId", ASCENDING), ("deliveryId", ASCENDING)], unique=True, name=_DELIVERY_INDEX
-        )
 
     async def store_once(
         self, event: RepositoryEvent, *, known_sequence: int, deadline_seconds: float

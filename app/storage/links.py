@@ -20,15 +20,15 @@ from datetime import datetime
 from typing import Any
 
 import pymongo
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
-from pymongo.write_concern import WriteConcern
 
 from app.domain.links import LinkSecrets, LinkStatus, RepositoryLink
 from app.domain.models import Integration, Repository
 from app.hosts.deploy import GrantedReadAccess
 from app.security.crypto import TokenCipher
+from app.storage.durability import Durability
 from app.storage.link_documents import read_access_fields, repository_fields, to_link
 from app.storage.mongo import Database, Document, unavailable_on_failure
 
@@ -37,8 +37,6 @@ WEBHOOK_SECRET = "webhookSecret"
 SSH_PRIVATE_KEY = "sshPrivateKey"
 DEPLOY_TOKEN = "deployToken"
 SECRET_FIELDS = (WEBHOOK_SECRET, SSH_PRIVATE_KEY, DEPLOY_TOKEN)
-# Must survive a crash and a failover: a link, its secrets and its received events.
-DURABLE = WriteConcern(w="majority", j=True)
 _ID_BYTES = 16
 
 
@@ -62,22 +60,9 @@ def new_link_id() -> str:
 
 class LinkStore:
     def __init__(self, database: Database, cipher: TokenCipher) -> None:
-        self._collection: AsyncCollection[Document] = database.db.get_collection(
-            COLLECTION, write_concern=DURABLE
-        )
+        # A link that was confirmed must not vanish while its hook keeps delivering.
+        self._collection: AsyncCollection[Document] = database.collection(COLLECTION, Durability.MUST_SURVIVE)
         self._cipher = cipher
-
-    @unavailable_on_failure
-    async def ensure_indexes(self) -> None:
-        collection = self._collection
-        await collection.create_index(
-            [("owner", ASCENDING), ("integrationId", ASCENDING), ("repositoryId", ASCENDING)],
-            unique=True,
-            name="link_unique",
-        )
-        await collection.create_index([("owner", ASCENDING), ("createdAt", ASCENDING)], name="owner_created")
-        await collection.create_index([("integrationId", ASCENDING)], name="integration")
-        await collection.create_index([("catchUp.dueAt", ASCENDING)], name="catch_up_due", sparse=True)
 
     # --- setting up ---------------------------------------------------------------------------------
 

@@ -202,6 +202,23 @@ class Database:
         )
         # Clean-up of listings nobody asked for in a while (see storage.listings).
         await cache.create_index([("expireAt", ASCENDING)], expireAfterSeconds=0, name="unused_cleanup")
+        links = self.db["repository_links"]  # storage.links
+        await links.create_index(
+            [("owner", ASCENDING), ("integrationId", ASCENDING), ("repositoryId", ASCENDING)],
+            unique=True,
+            name="link_unique",
+        )
+        await links.create_index([("owner", ASCENDING), ("createdAt", ASCENDING)], name="owner_created")
+        await links.create_index([("integrationId", ASCENDING)], name="integration")
+        # Links whose deliveries are to be caught up (services.catch_up), by when.
+        await links.create_index([("catchUp.dueAt", ASCENDING)], name="catch_up_due", sparse=True)
+        events = self.db["repository_events"]  # storage.events: the two promises are these indexes
+        await events.create_index(
+            [("linkId", ASCENDING), ("sequence", ASCENDING)], unique=True, name="link_sequence_unique"
+        )
+        await events.create_index(
+            [("linkId", ASCENDING), ("deliveryId", ASCENDING)], unique=True, name="link_delivery_unique"
+        )
 
     async def close(self) -> None:
         await self.client.close()

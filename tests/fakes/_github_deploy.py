@@ -42,6 +42,7 @@ from tests.fakes._github_permissions import (
     HOOK_SCOPES,
     HOOKS_READ,
     HOOKS_WRITE,
+    Need,
 )
 from tests.fakes._http import Call, Handler, Router, iso, json_response
 from tests.fakes._webhooks import Attempt, Outgoing
@@ -70,24 +71,26 @@ class DeployEndpoints:
 
     def register(self, router: Router, api: str, wrap: Wrap) -> None:
         repo = f"{api}/repos/{{owner}}/{{repo}}"
-        scopes = ", ".join(sorted(HOOK_SCOPES))
-        router.add("GET", f"{repo}/hooks", wrap(self.list_hooks, accepted_scopes=scopes))
-        router.add("POST", f"{repo}/hooks", wrap(self.create_hook, accepted_scopes=scopes))
-        router.add("GET", f"{repo}/hooks/{{hook_id}}", wrap(self.get_hook, accepted_scopes=scopes))
-        router.add("PATCH", f"{repo}/hooks/{{hook_id}}", wrap(self.update_hook, accepted_scopes=scopes))
-        router.add("DELETE", f"{repo}/hooks/{{hook_id}}", wrap(self.delete_hook, accepted_scopes=scopes))
-        router.add(
-            "GET", f"{repo}/hooks/{{hook_id}}/deliveries", wrap(self.deliveries, accepted_scopes=scopes)
-        )
-        router.add(
-            "POST",
-            f"{repo}/hooks/{{hook_id}}/deliveries/{{delivery_id}}/attempts",
-            wrap(self.redeliver, accepted_scopes=scopes),
-        )
-        router.add("GET", f"{repo}/keys", wrap(self.list_keys, accepted_scopes="repo"))
-        router.add("POST", f"{repo}/keys", wrap(self.create_key, accepted_scopes="repo"))
-        router.add("GET", f"{repo}/keys/{{key_id}}", wrap(self.get_key, accepted_scopes="repo"))
-        router.add("DELETE", f"{repo}/keys/{{key_id}}", wrap(self.delete_key, accepted_scopes="repo"))
+        hooks = ", ".join(sorted(HOOK_SCOPES))
+
+        def add(method: str, path: str, handler: ApiHandler, scopes: str, need: Need) -> None:
+            # X-Accepted-GitHub-Permissions comes with every answer (provider-facts, "Learned since").
+            router.add(
+                method, path, wrap(handler, accepted_scopes=scopes, accepted_permissions=need.accepted)
+            )
+
+        add("GET", f"{repo}/hooks", self.list_hooks, hooks, HOOKS_READ)
+        add("POST", f"{repo}/hooks", self.create_hook, hooks, HOOKS_WRITE)
+        add("GET", f"{repo}/hooks/{{hook_id}}", self.get_hook, hooks, HOOKS_READ)
+        add("PATCH", f"{repo}/hooks/{{hook_id}}", self.update_hook, hooks, HOOKS_WRITE)
+        add("DELETE", f"{repo}/hooks/{{hook_id}}", self.delete_hook, hooks, HOOKS_WRITE)
+        add("GET", f"{repo}/hooks/{{hook_id}}/deliveries", self.deliveries, hooks, HOOKS_READ)
+        attempts = f"{repo}/hooks/{{hook_id}}/deliveries/{{delivery_id}}/attempts"
+        add("POST", attempts, self.redeliver, hooks, HOOKS_WRITE)
+        add("GET", f"{repo}/keys", self.list_keys, "repo", DEPLOY_KEYS_READ)
+        add("POST", f"{repo}/keys", self.create_key, "repo", ADMIN_WRITE)
+        add("GET", f"{repo}/keys/{{key_id}}", self.get_key, "repo", DEPLOY_KEYS_READ)
+        add("DELETE", f"{repo}/keys/{{key_id}}", self.delete_key, "repo", ADMIN_WRITE)
         router.add("GET", f"{api}/meta", self.meta)
 
     # --- hooks -----------------------------------------------------------------------------------
