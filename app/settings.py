@@ -48,6 +48,7 @@ SECRET_VARIABLES = (
     "AUTH_JWT_SECRET",
     "GITHUB_CLIENT_SECRET",
     "GITLAB_CLIENT_SECRET",
+    "GITHUB_APP_PRIVATE_KEY",
 )
 # A secret file larger than this is not a secret file (a PEM private key is under 4 KiB).
 MAX_SECRET_FILE_BYTES = 64 * 1024
@@ -505,7 +506,7 @@ class _Env:
 
     def github_app(self, id_name: str, key_name: str) -> GitHubAppCredentials | None:
         app_id = self.optional(id_name)
-        pem = self.optional(key_name)
+        pem = self.secret_text(key_name)
         if app_id is None and pem is None:
             return None
         if app_id is None or pem is None:

@@ -357,3 +357,13 @@ def test_settings_refuse_a_github_app_key_that_is_not_an_rsa_pem(github_app_key:
         with pytest.raises(ConfigurationError) as caught:
             Settings.from_env(bad)
         assert "PRIVATE KEY" not in str(caught.value)
+
+
+def test_the_github_app_key_may_come_from_a_file(github_app_key: tuple[str, str], tmp_path: Any) -> None:
+    private, _ = github_app_key
+    path = tmp_path / "app.pem"
+    path.write_text(private)
+
+    parsed = Settings.from_env({"GITHUB_APP_ID": "4242", "GITHUB_APP_PRIVATE_KEY_FILE": str(path)})
+
+    assert parsed.github_app is not None and parsed.github_app.private_key.reveal() == private.rstrip("\n")

@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.domain.errors import ConfigurationError
 from app.settings import SECRET_VARIABLES, Secret, Settings, load_settings
@@ -140,14 +142,23 @@ def test_the_metrics_directory_may_be_missing_but_not_a_file(tmp_path: Path) -> 
 
 # --- secrets from files (X_FILE) ------------------------------------------------------------------
 
+APP_KEY = (
+    rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    .private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    .decode()
+    .strip()
+)
 SECRETS = {
     "MONGODB_URI": "mongodb://user:hunter2@db:27017/?replicaSet=rs0",
     "ENCRYPTION_KEYS": KEY,
     "AUTH_JWT_SECRET": "jwt-secret-" * 4,
     "GITHUB_CLIENT_SECRET": "github-client-secret",
     "GITLAB_CLIENT_SECRET": "gitlab-client-secret",
+    "GITHUB_APP_PRIVATE_KEY": APP_KEY,
 }
-CLIENT_IDS = {"GITHUB_CLIENT_ID": "github-id", "GITLAB_CLIENT_ID": "gitlab-id"}
+CLIENT_IDS = {"GITHUB_CLIENT_ID": "github-id", "GITLAB_CLIENT_ID": "gitlab-id", "GITHUB_APP_ID": "4242"}
 
 
 def test_every_secret_variable_has_an_example_here() -> None:
@@ -231,7 +242,14 @@ def test_secrets_read_from_files_are_hidden_from_repr(tmp_path: Path) -> None:
         (tmp_path / variable).write_text(value)
         environ[f"{variable}_FILE"] = str(tmp_path / variable)
     shown = repr(Settings.from_env(environ))
-    for value in ("hunter2", "QUFBQUFB", "jwt-secret-", "github-client-secret", "gitlab-client-secret"):
+    for value in (
+        "hunter2",
+        "QUFBQUFB",
+        "jwt-secret-",
+        "github-client-secret",
+        "gitlab-client-secret",
+        "PRIVATE KEY",
+    ):
         assert value not in shown
 
 
