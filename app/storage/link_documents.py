@@ -26,6 +26,7 @@ def repository_fields(repository: Repository) -> Document:
         "defaultBranch": repository.default_branch,
         "archived": repository.archived,
         "fork": repository.fork,
+        "viewerCanAdminister": repository.viewer_can_administer,
     }
 
 
@@ -54,6 +55,7 @@ def _repository(doc: Document) -> Repository:
         default_branch=doc.get("defaultBranch"),
         archived=bool(doc.get("archived")),
         fork=bool(doc.get("fork")),
+        viewer_can_administer=bool(doc.get("viewerCanAdminister")),
     )
 
 
