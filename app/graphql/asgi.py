@@ -17,6 +17,7 @@ from app.graphql.context import Context
 from app.graphql.cost_limit import TOO_COMPLEX
 from app.graphql.schema import schema
 from app.observability import current_request_id
+from app.security.token_shapes import redact
 
 # Only this origin; inline styles because GraphiQL's dialogs inject a <style> element (never scripts).
 GRAPHIQL_CSP = (
@@ -45,11 +46,19 @@ class GraphQLApp(GraphQL[Context, None]):
             raise json.JSONDecodeError("nested too deeply", "", 0) from None
 
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        """The answer, without ``data`` when the query was refused as too complex before execution
+        (GraphQL over HTTP), and with anything shaped like a token blanked in error messages:
+        graphql-core's validation errors quote the document's values (``connectGitToken(input: {token:
+        "ghp_…"})`` without a provider), and a token must not come back even to whoever sent it."""
         answer = await super().process_result(request, result)
         refused = any((e.extensions or {}).get("code") == TOO_COMPLEX for e in result.errors or ())
         if refused and result.data is None:
-            # Refused before execution: GraphQL over HTTP answers such a request without `data`.
             answer.pop("data", None)
+        errors = answer.get("errors")
+        if isinstance(errors, list):
+            for error in errors:
+                if isinstance(error, dict) and isinstance(error.get("message"), str):
+                    error["message"] = redact(error["message"])
         return answer
 
     async def get_context(self, request: Any, response: Any) -> Context:
