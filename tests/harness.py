@@ -199,5 +199,15 @@ def fake_host_process(
 
 def service_environment(**values: str) -> dict[str, str]:
     """This process's environment without any of the service's own variables, plus ``values``."""
-    own = ("MONGODB_", "AUTH_", "ENCRYPTION_", "GITHUB_", "GITLAB_", "GIT_", "PROMETHEUS_", "prometheus_", "OTEL_")
+    own = (
+        "MONGODB_",
+        "AUTH_",
+        "ENCRYPTION_",
+        "GITHUB_",
+        "GITLAB_",
+        "GIT_",
+        "PROMETHEUS_",
+        "prometheus_",
+        "OTEL_",
+    )
     return {k: v for k, v in os.environ.items() if not k.startswith(own)} | values

@@ -63,6 +63,7 @@ from app.graphql.types.node import from_global_id
 # then up to ten pages of repositories or installations are walked and a fine-grained token's
 # permissions probed — about five listings' worth of requests.
 TOKEN_CHECK = 5
+LINK_SETUP = 5
 # Mutations and what each costs at the hosts. Every field of Mutation must be here (0: no host call).
 HOST_CALLS: dict[str, int] = {
     "connectGitToken": TOKEN_CHECK,
@@ -71,11 +72,17 @@ HOST_CALLS: dict[str, int] = {
     "completeGitOAuth": TOKEN_CHECK,
     "disconnectGitIntegration": 1,  # a login is revoked at its host
     "connectGitOAuth": 0,
+    # The repository is read, the hook made or updated (adopted by its URL when needed), the app's
+    # installation looked up, the deploy key checked or made with the host's SSH keys: about five.
+    "linkRepository": LINK_SETUP,
+    "unlinkRepository": 2,  # the hook, then the key or token
+    "setCommitStatus": 1,
+    "cloneCredentials": 1,  # an installation token is minted (a deploy key or token: nothing)
 }
 # Mutations that may add an integration the rest of the operation can then reach.
 CREATES_INTEGRATION = frozenset({"connectGitToken", "completeGitOAuth"})
 # Query fields and what they cost by themselves (their selections are counted as they go).
-QUERY_FIELDS: dict[str, int] = {"integrations": 0, "integration": 0, "node": 0}
+QUERY_FIELDS: dict[str, int] = {"integrations": 0, "integration": 0, "node": 0, "repositoryLinks": 0}
 LISTING_FIELDS = frozenset({("Integration", "repositories")})
 BRANCH_READ_FIELDS = frozenset({("Repository", "branches")})
 CALLERS_INTEGRATIONS = -1  # a list size: the caller's count of integrations

@@ -137,5 +137,7 @@ async def test_cors_allows_only_configured_frontend_origins(client: GraphQLTestC
 
 async def test_a_token_quoted_by_a_validation_error_is_blanked(client: Any) -> None:
     token = "ghp_" + "QuotedByValidation".ljust(36, "0")
-    body = await client.execute(f'mutation {{ connectGitToken(input: {{token: "{token}"}}) {{ __typename }} }}')
+    body = await client.execute(
+        f'mutation {{ connectGitToken(input: {{token: "{token}"}}) {{ __typename }} }}'
+    )
     assert body["errors"] and token not in str(body)

@@ -94,7 +94,10 @@ async def test_a_picker_request_is_one_private_trace_under_the_callers(
             jwt = token_for(settings, "alice")
             response = await http.post(
                 "/graphql",
-                json={"query": LIST, "variables": {"id": to_global_id("Integration", integration.id), "search": SEARCH}},
+                json={
+                    "query": LIST,
+                    "variables": {"id": to_global_id("Integration", integration.id), "search": SEARCH},
+                },
                 headers={"Authorization": f"Bearer {jwt}", "traceparent": TRACEPARENT},
             )
             await app.services.catalog.drain()  # the listing's save is part of the trace
@@ -115,7 +118,10 @@ async def test_a_picker_request_is_one_private_trace_under_the_callers(
     for get in gets:
         assert listing in ancestors(get, finished)
         assert get.attributes is not None
-        assert (get.attributes["upstream.host"], get.attributes["upstream.endpoint"]) == ("user-entered", "projects")
+        assert (get.attributes["upstream.host"], get.attributes["upstream.endpoint"]) == (
+            "user-entered",
+            "projects",
+        )
     for command in commands:
         assert operation in ancestors(command, finished)
     # The listing's save is inside the listing.

@@ -246,3 +246,25 @@ def test_a_list_of_unknown_size_above_a_host_call_counts_as_large() -> None:
 
     assert cost(query, 1, schema=GROWN) == UNKNOWN_LIST_SIZE
     assert work(cheap, 1, schema=GROWN).empty
+
+
+# --- deploying from a repository -------------------------------------------------------------------
+
+
+def test_linking_thirteen_repositories_in_one_request_is_over_budget_one_fits() -> None:
+    links = " ".join(
+        f'l{i}: linkRepository(input: {{repositoryId: "{REPOSITORY}"}}) {{ __typename }}' for i in range(13)
+    )
+
+    assert cost(f"mutation {{ {links} }}", 0) == 13 * HOST_CALLS["linkRepository"] > budget(0)
+    assert cost(
+        f'mutation {{ linkRepository(input: {{repositoryId: "{REPOSITORY}"}}) {{ __typename }} }}', 0
+    ) <= budget(0)
+
+
+def test_the_deployers_reads_cost_nothing_but_branches_of_every_linked_repository_are_bounded() -> None:
+    events = "{ repositoryLinks { id status events(first: 100) { edges { node { after } } } } }"
+    branches = "{ repositoryLinks { repository { branches { edges { node { name } } } } } }"
+
+    assert cost(events, 50) == 0
+    assert cost(branches, 1) == UNKNOWN_LIST_SIZE > budget(1)  # however many links there are

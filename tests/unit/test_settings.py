@@ -267,7 +267,9 @@ def test_secrets_read_from_files_are_hidden_from_repr(tmp_path: Path) -> None:
         ({"OTEL_TRACES_EXPORTER": "console", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, ("console",)),
     ],
 )
-def test_traces_are_off_unless_an_exporter_is_named(environ: dict[str, str], exporters: tuple[str, ...]) -> None:
+def test_traces_are_off_unless_an_exporter_is_named(
+    environ: dict[str, str], exporters: tuple[str, ...]
+) -> None:
     assert Settings.from_env(environ).traces_exporters == exporters
 
 
@@ -276,7 +278,10 @@ def test_traces_are_off_unless_an_exporter_is_named(environ: dict[str, str], exp
     [
         ({"OTEL_TRACES_EXPORTER": "jaeger"}, "OTEL_TRACES_EXPORTER"),
         ({"OTEL_SDK_DISABLED": "perhaps"}, "OTEL_SDK_DISABLED"),
-        ({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "OTEL_EXPORTER_OTLP_PROTOCOL"),
+        (
+            {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        ),
         ({"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json"}, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"),
     ],
 )
