@@ -3,7 +3,7 @@
 Layers, outermost first (a transport that wraps a transport, as httpx composes them):
 
     httpx.AsyncClient (per-operation timeouts, never following redirects)   guarded_client()
-      └─ DeadlineTransport, BodyLimitTransport, OriginRouter, PoolGate    app.net.transports
+      └─ BodyLimitTransport, OriginRouter, PoolGate, DeadlineTransport    app.net.transports
            └─ httpx.AsyncHTTPTransport (pooling, TLS): one pool for the configured hosts, one for
               hosts users typed                                          guarded_transport()
                 └─ GuardedNetworkBackend (resolve, vet, connect to the vetted IP)
@@ -130,10 +130,12 @@ def guarded_client(
 
     def pool(connections: int) -> httpx.AsyncBaseTransport:
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=min(50, connections))
-        return PoolGate(guarded_transport(guard, retries=0, limits=limits), connections, wait)
+        # The deadline starts once a connection is the request's: waiting for one has its own bound.
+        calls = DeadlineTransport(guarded_transport(guard, retries=0, limits=limits), timeout_seconds)
+        return PoolGate(calls, connections, wait)
 
     router = OriginRouter(configured_origins, pool(pools.configured), pool(pools.typed))
-    transport = DeadlineTransport(BodyLimitTransport(router, max_answer_bytes), timeout_seconds)
+    transport = BodyLimitTransport(router, max_answer_bytes)
     return httpx.AsyncClient(
         transport=transport,
         # The deadline above bounds the whole call; these bound each step, as before.

@@ -5,11 +5,14 @@ within httpx's per-read timeout, and the whole answer takes for ever), send 300 
 connections so long that nothing is left for anyone else (issue 11). Composed the way httpx composes
 transports, outermost first (``app.net.transport.guarded_client`` builds the stack):
 
-    DeadlineTransport     one deadline for the whole call: a connection, sending, waiting, every byte
-      └─ BodyLimitTransport   at most ``max_bytes`` of body, decompressed by us (``app.net.decoding``)
-           └─ OriginRouter        configured hosts → their pool; hosts users typed → a pool of their own
-                └─ PoolGate           at most as many requests as the pool has connections; a bounded wait
+    BodyLimitTransport    at most ``max_bytes`` of body, decompressed by us (``app.net.decoding``)
+      └─ OriginRouter         configured hosts → their pool; hosts users typed → a pool of their own
+           └─ PoolGate            at most as many requests as the pool has connections; a bounded wait
+                └─ DeadlineTransport  one deadline for the call itself: connecting, sending, waiting, every byte
                      └─ the guarded httpx.AsyncHTTPTransport (app.net.transport)
+
+Waiting for a connection is bounded by the gate, not by the deadline: on a busy worker a request
+that waited its turn still gets its whole deadline to talk to the host.
 
 Each bound fails with an ``httpx.TransportError`` subclass below, so whoever uses the client
 (``app.net.client.HostHTTP``, the JWKS fetch) handles it like any transport failure.

@@ -47,9 +47,7 @@ def test_the_services_client_is_guarded_bounded_and_never_follows_redirects() ->
         pools=PoolSizes(configured=20, typed=5),
     )
 
-    deadline = client._transport
-    assert isinstance(deadline, DeadlineTransport)
-    body_limit = deadline._inner
+    body_limit = client._transport
     assert isinstance(body_limit, BodyLimitTransport)
     assert body_limit._max_bytes == MAX_ANSWER_BYTES
     router = body_limit._inner
@@ -60,7 +58,10 @@ def test_the_services_client_is_guarded_bounded_and_never_follows_redirects() ->
     assert not router.routes_to_configured("https://gitlab.example.com/api/v4/user")
     for gate, connections in ((router._configured_transport, 20), (router._other, 5)):
         assert isinstance(gate, PoolGate)
-        pool = gate._inner
+        deadline = gate._inner
+        assert isinstance(deadline, DeadlineTransport)
+        assert deadline._seconds == 3
+        pool = deadline._inner
         assert isinstance(pool, httpx.AsyncHTTPTransport)
         assert isinstance(pool._pool._network_backend, GuardedNetworkBackend)
         assert pool._pool._max_connections == connections
