@@ -13,7 +13,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # --locked: refuse to install when uv.lock no longer matches pyproject.toml (instead of re-resolving).
 SYNC = $(UV) sync --locked --python "$(PYTHON_EXE)"
 
-.PHONY: run test lint install install-run lock lock-upgrade lock-check export-schema bench load clean
+.PHONY: run test lint install install-run lock lock-upgrade lock-check k8s-tools k8s-tools-lock export-schema bench load clean
 
 $(UV): tools/uv.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
@@ -47,12 +47,29 @@ lock-upgrade: $(UV)
 run: install-run
 	$(BIN)/python -m app serve
 
-test: install lint
+test: install lint k8s-tools
 	$(BIN)/python -m pytest
 
 lint: install
 	$(BIN)/ruff check app tests bench
 	$(BIN)/mypy --strict app
+
+# The tools that check deploy/kubernetes (kubectl for kustomize, kubernetes-validate, checkov), in a
+# virtualenv of their own so that checkov's hundred dependencies never enter uv.lock or the image; every
+# one pinned with its hashes in tools/k8s-tools.txt. Rebuilt whenever that file changes.
+K8S_TOOLS := .tools/k8s
+k8s-tools: $(K8S_TOOLS)/installed
+
+$(K8S_TOOLS)/installed: tools/k8s-tools.txt $(UV)
+	rm -rf $(K8S_TOOLS)
+	$(UV) venv --quiet --python "$(PYTHON_EXE)" $(K8S_TOOLS)
+	$(UV) pip install --quiet --python $(K8S_TOOLS)/bin/python --require-hashes --no-deps -r tools/k8s-tools.txt
+	touch $@
+
+# After changing a version in tools/k8s-tools.in: pin it and its dependencies (all platforms, Python 3.11+).
+k8s-tools-lock: $(UV)
+	$(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+		--custom-compile-command "make k8s-tools-lock" --output-file tools/k8s-tools.txt tools/k8s-tools.in
 
 # The repository picker benchmark (docs/performance.md); installs the serial clients it compares with.
 bench: lock-check

@@ -1,5 +1,9 @@
-"""deploy/kubernetes/ against the code: the variables it sets are ones the settings read, its probes hit
-real routes, its commands exist, its selectors select the API's pods and its pods run unprivileged."""
+"""deploy/kubernetes/ against the code: the variables it sets are ones the settings read, its secrets are
+files of the mounted Secret named by the X_FILE settings, its probes hit real routes, its commands exist,
+its selectors select the API's pods and its pods run unprivileged.
+
+These read the files as written; tests/packaging/test_kubernetes_checks.py renders them with kustomize and
+checks what gets applied (namespace, image digest, NetworkPolicy, kubernetes-validate, checkov)."""
 
 from __future__ import annotations
 
@@ -15,20 +19,15 @@ from starlette.routing import Route
 from app.__main__ import main as cli_main
 from app.domain.errors import ConfigurationError
 from app.main import create_app
-from app.settings import KNOWN_VARIABLES, Settings
+from app.settings import KNOWN_VARIABLES, SECRET_VARIABLES, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBE = ROOT / "deploy" / "kubernetes"
 NAME = "git-integrations"
-# Variables whose values are secrets: they may come only from the Secret, never a ConfigMap or the spec.
-SECRET_VARIABLES = {
-    "MONGODB_URI",
-    "ENCRYPTION_KEYS",
-    "AUTH_JWT_SECRET",
-    "GITHUB_CLIENT_SECRET",
-    "GITLAB_CLIENT_SECRET",
-    "GITHUB_APP_PRIVATE_KEY",
-}
+# The secrets the shipped manifests read (the others, OAuth client secrets, are the operator's choice).
+REQUIRED_SECRETS = {"MONGODB_URI", "ENCRYPTION_KEYS", "AUTH_JWT_SECRET"}
+# Files in deploy/kubernetes that are not resources of the kustomization.
+NOT_RESOURCES = {"kustomization.yaml", "secret.example.yaml", "network-replacements.yaml"}
 # Values a real Secret would hold, to check that the manifests' environment passes the start-up checks.
 VALID_SECRETS = {
     "MONGODB_URI": "mongodb://u:p@mongo-0.mongo:27017,mongo-1.mongo:27017/?replicaSet=rs0&retryWrites=true&w=majority",
@@ -50,9 +49,15 @@ def kustomization() -> dict[str, Any]:
     return doc
 
 
+def local_config(doc: dict[str, Any]) -> bool:
+    """Read by kustomize only (network-parameters.yaml), never applied."""
+    annotations = doc["metadata"].get("annotations", {})
+    return bool(annotations.get("config.kubernetes.io/local-config") == "true")
+
+
 @pytest.fixture(scope="module")
 def resources(kustomization: dict[str, Any]) -> list[dict[str, Any]]:
-    return [doc for name in kustomization["resources"] for doc in load(KUBE / name)]
+    return [doc for name in kustomization["resources"] for doc in load(KUBE / name) if not local_config(doc)]
 
 
 @pytest.fixture(scope="module")
@@ -76,36 +81,52 @@ def pod_specs(resources: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, 
             yield f"CronJob/{doc['metadata']['name']}", doc["spec"]["jobTemplate"]["spec"]["template"]
 
 
-def environment(
-    container: dict[str, Any], resources: list[dict[str, Any]], secret: dict[str, Any]
-) -> dict[str, tuple[str, str]]:
+def environment(container: dict[str, Any], resources: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
     """Every variable the container gets: name -> (where from, value as written)."""
     variables: dict[str, tuple[str, str]] = {}
     for source in container.get("envFrom", []):
-        if "configMapRef" in source:
-            config_map = one(resources, "ConfigMap", source["configMapRef"]["name"])
-            for key, value in config_map.get("data", {}).items():
-                variables[key] = ("ConfigMap", str(value))
-        elif "secretRef" in source:
-            assert source["secretRef"]["name"] == secret["metadata"]["name"], (
-                "envFrom names an unknown Secret"
-            )
-            for key, value in {**secret.get("data", {}), **secret.get("stringData", {})}.items():
-                variables[key] = ("Secret", str(value))
-        else:
-            raise AssertionError(f"unexpected envFrom source {source}")
+        assert set(source) == {"configMapRef"}, f"unexpected envFrom source {source} (secrets are files)"
+        config_map = one(resources, "ConfigMap", source["configMapRef"]["name"])
+        for key, value in config_map.get("data", {}).items():
+            variables[key] = ("ConfigMap", str(value))
     for entry in container.get("env", []):
-        if "value" in entry:
-            variables[entry["name"]] = ("env", str(entry["value"]))
-        else:
-            ref = entry["valueFrom"]
-            if "secretKeyRef" in ref:
-                assert ref["secretKeyRef"]["name"] == secret["metadata"]["name"]
-                assert ref["secretKeyRef"]["key"] in secret.get("stringData", {}), ref
-                variables[entry["name"]] = ("Secret", "")
-            else:
-                raise AssertionError(f"unexpected valueFrom {ref}")
+        assert "value" in entry, f"{entry['name']}: valueFrom (secrets are files, settings are values)"
+        variables[entry["name"]] = ("env", str(entry["value"]))
     return variables
+
+
+def secret_mounts(template: dict[str, Any], container: dict[str, Any]) -> dict[str, str]:
+    """Mount path -> Secret name, for each Secret volume the container mounts."""
+    volumes = {v["name"]: v for v in template["spec"].get("volumes", [])}
+    mounts = {}
+    for mount in container.get("volumeMounts", []):
+        volume = volumes[mount["name"]]
+        if "secret" in volume:
+            assert mount.get("readOnly") is True, f"{mount['mountPath']} is writable"
+            mounts[mount["mountPath"]] = volume["secret"]["secretName"]
+    return mounts
+
+
+def secret_files(variables: dict[str, tuple[str, str]]) -> dict[str, str]:
+    """Secret name -> the path its X_FILE names, for each X_FILE that is set (an empty value is unset)."""
+    return {
+        name: variables[f"{name}_FILE"][1]
+        for name in SECRET_VARIABLES
+        if variables.get(f"{name}_FILE", ("", ""))[1].strip()
+    }
+
+
+def with_files(variables: dict[str, str], directory: Path, contents: dict[str, str]) -> dict[str, str]:
+    """``variables`` with the Secret mount moved to ``directory``, holding ``contents`` as its files."""
+    for key, value in contents.items():
+        (directory / key).write_text(value + "\n")
+    return {
+        name: value.replace(SECRET_MOUNT, str(directory)) if name.endswith("_FILE") else value
+        for name, value in variables.items()
+    }
+
+
+SECRET_MOUNT = "/run/secrets/git-integrations"
 
 
 # --- the variables --------------------------------------------------------------------------------
@@ -161,49 +182,59 @@ def test_every_variable_the_manifests_set_is_one_the_settings_read(
         if doc["kind"] == "ConfigMap":
             unknown = set(doc.get("data", {})) - KNOWN_VARIABLES
             assert not unknown, f"ConfigMap/{doc['metadata']['name']}: {sorted(unknown)} are not settings"
-    unknown = set(example_secret["stringData"]) - KNOWN_VARIABLES
-    assert not unknown, f"secret.example.yaml: {sorted(unknown)} are not settings"
+    # The Secret holds secrets only: each key is the file of one secret variable.
+    unknown = set(example_secret["stringData"]) - set(SECRET_VARIABLES)
+    assert not unknown, f"secret.example.yaml: {sorted(unknown)} are not secret settings"
     for workload, template in pod_specs(resources):
         for container in template["spec"]["containers"]:
-            unknown = set(environment(container, resources, example_secret)) - KNOWN_VARIABLES
+            unknown = set(environment(container, resources)) - KNOWN_VARIABLES
             assert not unknown, f"{workload}: {sorted(unknown)} are not settings"
 
 
-def test_secrets_come_only_from_the_secret(
+def test_secrets_are_files_of_the_mounted_secret_named_by_their_x_file_setting(
     resources: list[dict[str, Any]], example_secret: dict[str, Any]
 ) -> None:
-    assert set(example_secret["stringData"]) >= SECRET_VARIABLES | {"GITHUB_CLIENT_ID", "GITLAB_CLIENT_ID"}
     assert not any(doc["kind"] == "Secret" for doc in resources), "a Secret with values is committed"
+    assert example_secret["metadata"]["namespace"] == NAME
     for workload, template in pod_specs(resources):
         for container in template["spec"]["containers"]:
-            variables = environment(container, resources, example_secret)
-            for name in SECRET_VARIABLES:
-                assert variables[name][0] == "Secret", f"{workload}: {name} comes from {variables[name][0]}"
+            variables = environment(container, resources)
+            assert not set(SECRET_VARIABLES) & set(variables), f"{workload}: a secret in the environment"
+            mounts = secret_mounts(template, container)
+            assert mounts == {SECRET_MOUNT: example_secret["metadata"]["name"]}, workload
+            files = secret_files(variables)
+            assert set(files) >= REQUIRED_SECRETS, f"{workload}: {sorted(REQUIRED_SECRETS - set(files))}"
+            for name, path in files.items():
+                # The key of the Secret that Kubernetes writes to that path.
+                assert path == f"{SECRET_MOUNT}/{name}", f"{workload}: {name}_FILE is {path}"
+                assert name in example_secret["stringData"], f"secret.example.yaml has no {name}"
 
 
 def test_the_manifests_environment_passes_the_start_up_checks_and_the_placeholders_do_not(
-    resources: list[dict[str, Any]], example_secret: dict[str, Any]
+    resources: list[dict[str, Any]], example_secret: dict[str, Any], tmp_path: Path
 ) -> None:
     deployment = one(resources, "Deployment")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    variables = {
-        name: value for name, (_, value) in environment(container, resources, example_secret).items()
-    }
+    variables = {name: value for name, (_, value) in environment(container, resources).items()}
 
-    settings = Settings.from_env(variables | VALID_SECRETS)
+    real = tmp_path / "real"
+    real.mkdir()
+    settings = Settings.from_env(with_files(variables, real, VALID_SECRETS))
     assert settings.production
     assert settings.host == "0.0.0.0"
     assert settings.mongodb_uri is not None
-    uri = settings.mongodb_uri.reveal()
-    assert "retryWrites=true" in uri
-    assert "w=majority" in uri
+    assert settings.mongodb_uri.reveal() == VALID_SECRETS["MONGODB_URI"]
+    assert [key.kid for key in settings.encryption_keys] == ["k1"]
+    assert settings.auth_jwt_secret is not None
     assert "retryWrites=true" in example_secret["stringData"]["MONGODB_URI"]
     assert "w=majority" in example_secret["stringData"]["MONGODB_URI"]
     (port,) = container["ports"]
     assert settings.port == port["containerPort"] == 8000
 
-    with pytest.raises(ConfigurationError):
-        Settings.from_env(variables)  # the placeholders of secret.example.yaml never start a pod
+    example = tmp_path / "example"
+    example.mkdir()
+    with pytest.raises(ConfigurationError):  # the placeholders of secret.example.yaml never start a pod
+        Settings.from_env(with_files(variables, example, example_secret["stringData"]))
 
 
 # --- the pods -------------------------------------------------------------------------------------
@@ -211,7 +242,7 @@ def test_the_manifests_environment_passes_the_start_up_checks_and_the_placeholde
 
 def test_every_manifest_is_in_the_kustomization(kustomization: dict[str, Any]) -> None:
     listed = set(kustomization["resources"])
-    on_disk = {p.name for p in KUBE.glob("*.yaml")} - {"kustomization.yaml", "secret.example.yaml"}
+    on_disk = {p.name for p in KUBE.glob("*.yaml")} - NOT_RESOURCES
     assert listed == on_disk
     assert all(load(KUBE / name) for name in listed)
 
