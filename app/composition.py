@@ -12,6 +12,7 @@ instead of patching module globals.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from app.security.auth import Authenticator
 from app.security.crypto import TokenCipher
 from app.services.branches import Branches
 from app.services.catalog import RepositoryCatalog
+from app.services.catch_up import DeliveryCatchUp
 from app.services.clock import Clock, utc_now
 from app.services.clone_credentials import CloneCredentialIssuer
 from app.services.commit_statuses import CommitStatuses
@@ -43,6 +45,7 @@ from app.services.verify_integration import VerifyIntegration
 from app.services.webhook_intake import WebhookIntake
 from app.settings import Settings
 from app.storage.branch_lists import BranchListStore
+from app.storage.catch_up_markers import CatchUpMarkers
 from app.storage.events import EventStore
 from app.storage.integrations import IntegrationRepository
 from app.storage.links import LinkStore
@@ -88,6 +91,7 @@ class Services:
     settings: Settings
     database: Database
     metrics: Metrics
+    clock: Clock
     authenticator: Authenticator
     integrations: IntegrationRepository
     listings: ListingStore
@@ -106,6 +110,7 @@ class Services:
     commit_statuses: CommitStatuses
     clone_credentials: CloneCredentialIssuer
     intake: WebhookIntake
+    catch_up: DeliveryCatchUp
 
 
 def build_services(
@@ -140,11 +145,24 @@ def build_services(
     credentials = CredentialSource(integrations, refresher)
     access = HostAccess(hosts, credentials, integrations)
     link_store, events = LinkStore(database, cipher), EventStore(database)
-    links = RepositoryLinks(access, integrations, link_store, events, clock, public_url=settings.public_url)
+    catch_up = DeliveryCatchUp(
+        access,
+        integrations,
+        link_store,
+        CatchUpMarkers(database),
+        events,
+        clock,
+        metrics,
+        interval_seconds=settings.delivery_catch_up_seconds,
+    )
+    links = RepositoryLinks(
+        access, integrations, link_store, events, clock, catch_up, public_url=settings.public_url
+    )
     return Services(
         settings=settings,
         database=database,
         metrics=metrics,
+        clock=clock,
         authenticator=Authenticator(settings, http),
         integrations=integrations,
         listings=listings,
@@ -187,7 +205,8 @@ def build_services(
         links=links,
         commit_statuses=CommitStatuses(access, integrations, link_store),
         clone_credentials=CloneCredentialIssuer(hosts, integrations, link_store, links),
-        intake=WebhookIntake(hosts, link_store, events, clock, metrics),
+        intake=WebhookIntake(hosts, link_store, events, clock, metrics, on_unavailable=catch_up.note),
+        catch_up=catch_up,
     )
 
 
@@ -232,4 +251,13 @@ async def open_services(
         stack.push_async_callback(services.catalog.drain, SHUTDOWN_DRAIN_SECONDS)
         stack.push_async_callback(services.branches.drain, SHUTDOWN_DRAIN_SECONDS)
         stack.push_async_callback(services.events.drain)
+        # The delivery catch-up runs beside the requests; stopped first on the way out.
+        worker = asyncio.create_task(services.catch_up.run(), name="delivery-catch-up")
+        stack.push_async_callback(_stop, worker)
         yield services
+
+
+async def _stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -76,6 +76,7 @@ KNOWN_VARIABLES: frozenset[str] = frozenset(
         "GITHUB_APP_SLUG",
         "GITHUB_APP_ID",
         "GITHUB_APP_PRIVATE_KEY",
+        "DELIVERY_CATCH_UP_SECONDS",
         "GITLAB_URL",
         "GITLAB_CLIENT_ID",
         "GITLAB_CLIENT_SECRET",
@@ -174,6 +175,7 @@ class Settings:
     gitlab_url: str = "https://gitlab.com"
     gitlab_oauth: OAuthClient | None = None
     repository_cache_seconds: int = 60
+    delivery_catch_up_seconds: float = 30.0
     git_host_allowlist: tuple[str, ...] = ()
     graphiql: bool = True
     log_level: str = "INFO"
@@ -223,6 +225,9 @@ class Settings:
             gitlab_url=env.url("GITLAB_URL", "https://gitlab.com", strip_slash=True) or "",
             gitlab_oauth=env.oauth_client("GITLAB_CLIENT_ID", "GITLAB_CLIENT_SECRET"),
             repository_cache_seconds=env.integer("REPOSITORY_CACHE_SECONDS", 60, minimum=0, maximum=86_400),
+            delivery_catch_up_seconds=env.number(
+                "DELIVERY_CATCH_UP_SECONDS", 30.0, minimum=0.1, maximum=3600.0
+            ),
             git_host_allowlist=env.allowlist("GIT_HOST_ALLOWLIST"),
             graphiql=env.boolean("GRAPHIQL", not production),
             log_level=env.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", upper=True),

@@ -24,6 +24,7 @@ from app.domain.links import ReadAccessKind, RepositoryLink
 from app.domain.models import Integration, Repository
 from app.hosts.base import GitHost
 from app.hosts.deploy import GrantedReadAccess
+from app.services.catch_up import RELINK_WINDOW, DeliveryCatchUp
 from app.services.clock import Clock
 from app.services.credentials import HostAccess, require_active
 from app.storage.events import EventStore
@@ -87,6 +88,7 @@ class RepositoryLinks:
         links: LinkStore,
         events: EventStore,
         clock: Clock,
+        catch_up: DeliveryCatchUp,
         *,
         public_url: str,
     ) -> None:
@@ -95,6 +97,7 @@ class RepositoryLinks:
         self._links = links
         self._events = events
         self._clock = clock
+        self._catch_up = catch_up
         self._public_url = public_url.rstrip("/")
 
     def webhook_url(self, link: RepositoryLink) -> str:
@@ -183,6 +186,12 @@ class RepositoryLinks:
             if found is None:
                 raise NotFoundError(NO_SUCH_LINK)
             return found
+        if not reservation.created:
+            # The link check: deliveries the host logged as failed are asked for again.
+            try:
+                await self._catch_up.request(link.id, self._clock() - RELINK_WINDOW)
+            except PublicError as exc:
+                log.warning("could not ask for a catch-up", extra={"link_id": link.id, "reason": exc.code})
         log.info(
             "repository linked" if reservation.created else "repository link checked",
             extra={"link_id": link.id, "repository": repository.full_name, "host": integration.host},

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets as random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from app.domain.errors import ServiceUnavailableError
 from app.domain.links import LinkSecrets, LinkStatus, RepositoryLink
 from app.domain.models import Integration, Repository
 from app.hosts.deploy import GrantedReadAccess
@@ -186,9 +188,17 @@ class LinkStore:
     async def for_delivery(
         self, link_id: str, *, deadline_seconds: float
     ) -> tuple[RepositoryLink, str] | None:
-        """A link and its webhook secret, by id alone (a delivery names no owner), within the deadline."""
-        with pymongo.timeout(deadline_seconds):
-            doc = await self._collection.find_one({"_id": link_id})
+        """A link and its webhook secret, by id alone (a delivery names no owner), within the deadline.
+
+        ``pymongo.timeout`` alone may overshoot while no server is selectable (its waits end on the
+        monitor's half-second beat): the asyncio deadline holds it to the second the host is promised.
+        """
+        try:
+            async with asyncio.timeout(deadline_seconds):
+                with pymongo.timeout(deadline_seconds):
+                    doc = await self._collection.find_one({"_id": link_id})
+        except TimeoutError:
+            raise ServiceUnavailableError() from None
         if doc is None or not (doc.get("secrets") or {}).get(WEBHOOK_SECRET):
             return None
         return to_link(doc), self._open(doc["secrets"][WEBHOOK_SECRET], link_id, WEBHOOK_SECRET)
