@@ -169,11 +169,20 @@ class World:
 
 
 @contextlib.asynccontextmanager
-async def deploy_world(settings: Settings, **overrides: Any) -> AsyncIterator[World]:
-    """The service with both fakes in process (see the module docstring)."""
-    github = scenarios.default_github(FakeGitHub(), repositories=4)
-    gitlab = scenarios.default_gitlab(FakeGitLab(), repositories=3)
-    gitlab.add_project("acme", "api", visibility="private")
+async def deploy_world(
+    settings: Settings,
+    *,
+    github: FakeGitHub | None = None,
+    gitlab: FakeGitLab | None = None,
+    **overrides: Any,
+) -> AsyncIterator[World]:
+    """The service with both fakes in process (see the module docstring); ``github`` and ``gitlab``: the
+    fakes of an earlier world (a service started again)."""
+    if github is None:
+        github = scenarios.default_github(FakeGitHub(), repositories=4)
+    if gitlab is None:
+        gitlab = scenarios.default_gitlab(FakeGitLab(), repositories=3)
+        gitlab.add_project("acme", "api", visibility="private")
     configured = deploy_settings(settings, **overrides)
     async with upstream(github, gitlab) as hosts, running_app(configured, hosts) as app:
         transport = httpx.ASGITransport(app=app)

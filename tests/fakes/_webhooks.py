@@ -70,6 +70,13 @@ class Outbox:
         with self._lock:
             return len(self._queue)
 
+    def take_all(self) -> list[Outgoing]:
+        """Everything queued, taken out of the queue (to send it in one's own way, or not at all)."""
+        with self._lock:
+            taken = list(self._queue)
+            self._queue.clear()
+        return taken
+
     def _take(self) -> Outgoing | None:
         with self._lock:
             return self._queue.popleft() if self._queue else None
