@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING
 
 import httpx
 
-from app.hosts.registry import HostRegistry, configured_origins, trusted_hostnames
+from app.hosts.registry import HostRegistry, configured_origins
 from app.metrics import Metrics
 from app.net.accounting import ConcurrencyCap
 from app.net.client import PagePolicy, RetryPolicy, Upstream
 from app.net.guard import HostGuard, Resolver
 from app.net.transport import guarded_client
-from app.security.auth import Authenticator
+from app.security.auth import Authenticator, jwks_client
 from app.security.crypto import TokenCipher
 from app.services.branches import Branches
 from app.services.catalog import RepositoryCatalog
@@ -120,6 +120,7 @@ def build_services(
     guard: HostGuard,
     seams: Seams,
     tracing: Tracing = NO_TRACING,
+    jwks_http: httpx.AsyncClient | None = None,
 ) -> Services:
     """Wire the use cases to their collaborators (no I/O)."""
     clock = seams.clock
@@ -163,7 +164,7 @@ def build_services(
         database=database,
         metrics=metrics,
         clock=clock,
-        authenticator=Authenticator(settings, http),
+        authenticator=Authenticator(settings, jwks_http),
         integrations=integrations,
         listings=listings,
         link_store=link_store,
@@ -232,7 +233,7 @@ async def open_services(
         await database.ensure_indexes()
         guard = HostGuard(
             allowlist=settings.git_host_allowlist,
-            trusted=trusted_hostnames(settings),
+            configured=configured_origins(settings),
             resolver=seams.resolver,
         )
         http = seams.http
@@ -241,11 +242,17 @@ async def open_services(
                 guard,
                 timeout_seconds=settings.http_timeout_seconds,
                 user_agent=USER_AGENT,
-                configured_origins=configured_origins(settings),
+                configured_origins=[origin.address for origin in configured_origins(settings)],
             )
             stack.push_async_callback(http.aclose)
         stack.callback(tracing.instrument_http(http))
-        services = build_services(settings, database, http, guard, seams, tracing)
+        # The identity provider's keys come through a client of their own: the JWKS host is not a
+        # Git host, and the Git hosts' guard does not know it (tests reach a fake through seams.http).
+        jwks_http = seams.http
+        if jwks_http is None and settings.auth_jwks_url:
+            jwks_http = jwks_client(timeout_seconds=settings.http_timeout_seconds, user_agent=USER_AGENT)
+            stack.push_async_callback(jwks_http.aclose)
+        services = build_services(settings, database, http, guard, seams, tracing, jwks_http)
         # Before the database closes: let listings and received events that are still being saved finish,
         # for a while.
         stack.push_async_callback(services.catalog.drain, SHUTDOWN_DRAIN_SECONDS)

@@ -26,7 +26,7 @@ from app.composition import Seams, Services, open_services
 from app.disconnect import CancelOnDisconnect
 from app.graphql.asgi import GraphQLApp
 from app.graphql.schema import build_schema
-from app.hosts.registry import trusted_hostnames
+from app.hosts.registry import configured_origins
 from app.oauth_callback import oauth_callback
 from app.observability import RequestLogMiddleware
 from app.settings import Settings
@@ -59,7 +59,9 @@ def services_of(request: Request) -> Services:
 def create_app(settings: Settings, seams: Seams | None = None) -> Starlette:
     """The ASGI app. ``seams`` replaces parts of it (tests and benchmarks only; see ``Seams``)."""
     tracing = start_tracing(
-        settings, seams.span_exporter if seams else None, configured_hosts=trusted_hostnames(settings)
+        settings,
+        seams.span_exporter if seams else None,
+        configured_hosts=sorted({origin.name for origin in configured_origins(settings)}),
     )
 
     @contextlib.asynccontextmanager

@@ -3,14 +3,12 @@
 The one place that knows the concrete host packages. GitHub lives where ``GITHUB_URL`` /
 ``GITHUB_API_URL`` say (github.com or one GitHub Enterprise server). GitLab defaults to
 ``GITLAB_URL``; a user may name a self-managed instance, which is normalised and passed through the
-SSRF guard before anything is sent to it. Operator-configured hosts are trusted; user-entered ones
-never are. "Connect with ..." is configured per host: its authorization server is the host's
-``login``.
+SSRF guard before anything is sent to it. Operator-configured addresses are trusted as configured,
+for their own host only (``configured_origins``); user-entered ones never are. "Connect with ..." is
+configured per host: its authorization server is the host's ``login``.
 """
 
 from __future__ import annotations
-
-from urllib.parse import urlsplit
 
 from app.domain.errors import HostNotAllowedError, OAuthNotConfiguredError
 from app.domain.models import GitProvider, HostEndpoint
@@ -25,28 +23,24 @@ from app.hosts.gitlab.client import endpoint_of as gitlab_endpoint_of
 from app.hosts.gitlab.oauth import GitLabAuthorization
 from app.hosts.oauth import AuthorizationServer
 from app.net.client import Upstream
-from app.net.guard import HostGuard
+from app.net.guard import ConfiguredOrigin, HostGuard
 from app.net.hostnames import normalize_gitlab_host
-from app.net.transports import Origin, origin_of
 from app.settings import Settings
 
 _NAMES = {GitProvider.GITHUB: "GitHub", GitProvider.GITLAB: "GitLab"}
 
 
-def configured_origins(settings: Settings) -> list[Origin]:
-    """The hosts the operator configured, as ``(scheme, host, port)``: they get the larger connection pool."""
-    urls = [settings.github_url, settings.github_api_url, settings.gitlab_url]
-    if settings.auth_jwks_url:
-        urls.append(settings.auth_jwks_url)
-    return sorted({origin_of(u) for u in urls})
+def configured_origins(settings: Settings) -> list[ConfiguredOrigin]:
+    """The Git hosts' addresses the operator configured, each for its own host (never the JWKS host).
 
-
-def trusted_hostnames(settings: Settings) -> list[str]:
-    """Hosts the operator configured: reachable even when they resolve to private addresses."""
-    urls = [settings.github_url, settings.github_api_url, settings.gitlab_url]
-    if settings.auth_jwks_url:
-        urls.append(settings.auth_jwks_url)
-    return sorted({(urlsplit(u).hostname or "").lower() for u in urls} - {""})
+    Reachable even when they resolve to private addresses, but only as configured: scheme, host and
+    port, and only for that Git host. Their ``address`` also picks the configured hosts' connection pool.
+    """
+    return [
+        ConfiguredOrigin.of(settings.github_url, GitProvider.GITHUB),
+        ConfiguredOrigin.of(settings.github_api_url, GitProvider.GITHUB),
+        ConfiguredOrigin.of(settings.gitlab_url, GitProvider.GITLAB),
+    ]
 
 
 class HostRegistry:
@@ -97,7 +91,7 @@ class HostRegistry:
             return self.github
         if endpoint.host == self.gitlab.host:
             return self.gitlab
-        await self._guard.check(parsed)
+        await self._guard.check(parsed, GitProvider.GITLAB)
         return endpoint
 
     def host(self, endpoint: HostEndpoint) -> GitHost:

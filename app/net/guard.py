@@ -20,21 +20,27 @@ fd00:ec2::254). The guard therefore
   (and its token) elsewhere.
 
 The operator can let through on-prem hosts with ``GIT_HOST_ALLOWLIST`` (``app.net.allowlist``; these
-may be private and may use plain http). Hosts the operator configured (``api.github.com``, the
-``GITLAB_URL`` host, ...) are *trusted* and never checked.
+may be private and may use plain http). The addresses the operator configured (``GITHUB_URL``,
+``GITHUB_API_URL``, ``GITLAB_URL``: ``ConfiguredOrigin``) are trusted exactly as configured — scheme,
+host and port — and only for their own purpose: ``GITLAB_URL``'s origin for GitLab, GitHub's for
+GitHub. Typed as a GitLab host, GitHub's address (or the same name on another port or scheme) is
+judged like any other address; the identity provider's JWKS host is never a Git host at all.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpcore
 
 from app.domain.errors import HostNotAllowedError, ProviderUnavailableError
+from app.domain.models import GitProvider
 from app.net.addresses import IPAddress, forbidden_reason, parse_ip_literal, without_scope
 from app.net.allowlist import ALLOWLIST_VARIABLE, Allowlist
 from app.net.hostnames import (
@@ -43,8 +49,9 @@ from app.net.hostnames import (
     ParsedHost,
     canonical_name,
     is_localhost,
-    split_authority,
 )
+
+log = logging.getLogger(__name__)
 
 # Resolves ``(host, port)`` to IP address strings; raises ``socket.gaierror`` when the name is unknown.
 Resolver = Callable[[str, int], Awaitable[Sequence[str]]]
@@ -93,30 +100,66 @@ class Decision:
 
 _TRUSTED = Decision(addresses=None)
 _ALLOWLISTED_NAME = Decision(addresses=None, resolve_by_name=True)
+_NAMES = {GitProvider.GITHUB: "GitHub", GitProvider.GITLAB: "GitLab"}
+
+
+@dataclass(frozen=True)
+class ConfiguredOrigin:
+    """An address the operator configured for one Git host: trusted exactly so, and only for ``purpose``."""
+
+    scheme: str
+    name: str  # canonical host name or IP
+    port: int  # the effective port
+    purpose: GitProvider
+
+    @property
+    def address(self) -> tuple[str, str, int]:
+        """``(scheme, host, port)``, as ``app.net.transports.origin_of`` spells an origin."""
+        return (self.scheme, self.name, self.port)
+
+    @classmethod
+    def of(cls, url: str, purpose: GitProvider) -> ConfiguredOrigin:
+        """The origin of a configured URL (``https://GitLab.example.com:8443/gitlab`` → scheme, name, port)."""
+        parts = urlsplit(url.strip())
+        scheme = parts.scheme.lower()
+        port = parts.port if parts.port is not None else DEFAULT_PORTS.get(scheme, 443)
+        return cls(scheme=scheme, name=canonical_name(parts.hostname or ""), port=port, purpose=purpose)
 
 
 class HostGuard:
     """Decides which hosts the service may contact, at check time and again at connect time.
 
-    ``allowlist``: ``GIT_HOST_ALLOWLIST`` entries. ``trusted``: host names (or URLs) the operator
-    configured; always allowed, never resolved by the guard. ``resolver``: injectable for tests.
+    ``allowlist``: ``GIT_HOST_ALLOWLIST`` entries. ``configured``: the Git hosts' addresses the operator
+    configured; allowed as configured, never resolved by the guard. ``resolver``: injectable for tests.
     """
 
     def __init__(
         self,
         allowlist: Sequence[str] = (),
-        trusted: Sequence[str] = (),
+        configured: Sequence[ConfiguredOrigin] = (),
         resolver: Resolver | None = None,
         resolve_timeout: float = DEFAULT_RESOLVE_TIMEOUT,
     ) -> None:
         self._allowlist = Allowlist.parse(allowlist)
-        self._trusted = frozenset(_trusted_name(entry) for entry in trusted if entry.strip())
+        self._configured = tuple(configured)
         self._resolver: Resolver = resolver if resolver is not None else system_resolver
         self._resolve_timeout = resolve_timeout
 
-    def is_trusted(self, hostname: str) -> bool:
-        """Whether ``hostname`` is one the operator configured (never checked)."""
-        return canonical_name(hostname) in self._trusted
+    def is_configured(self, hostname: str, port: int) -> bool:
+        """Whether ``hostname:port`` is one of the configured Git hosts' addresses (for some purpose)."""
+        name = canonical_name(hostname)
+        return any(o.name == name and o.port == port for o in self._configured)
+
+    def _configured_for(self, name: str, port: int, scheme: str | None, purpose: GitProvider | None) -> bool:
+        # At connect time (no scheme, no purpose) the address alone: the check before already
+        # decided the purpose, and the pool keeps a connection to one origin (scheme, host, port).
+        return any(
+            o.name == name
+            and o.port == port
+            and (scheme is None or o.scheme == scheme)
+            and (purpose is None or o.purpose is purpose)
+            for o in self._configured
+        )
 
     def is_allowlisted(self, hostname: str, port: int | None = None) -> bool:
         """Whether ``hostname`` (a name, or an IP literal in any spelling) is in the allowlist."""
@@ -125,18 +168,41 @@ class HostGuard:
     # -- the decision ----------------------------------------------------------------------------
 
     async def decide(
-        self, hostname: str, port: int, *, scheme: str | None = None, shown: str | None = None
+        self,
+        hostname: str,
+        port: int,
+        *,
+        scheme: str | None = None,
+        purpose: GitProvider | None = None,
+        shown: str | None = None,
     ) -> Decision:
         """The one policy: whether ``hostname:port`` may be contacted, and where to connect.
 
-        ``scheme`` is known when a user's address is checked (``check``) and None at connect time,
-        where the transport already chose it. ``shown`` is how messages name the host. Raises
-        ``HostRefusedError`` (``unresolvable`` when DNS failed).
+        ``scheme`` and ``purpose`` (which Git host the address is for) are known when a user's address
+        is checked (``check``) and None at connect time, where the transport already chose the
+        origin. A configured address is trusted only with its own scheme and port, and only for its
+        own purpose. ``shown`` is how messages name the host. Raises ``HostRefusedError``
+        (``unresolvable`` when DNS failed).
         """
         name = canonical_name(hostname)
         shown = shown or name
-        if name in self._trusted:
+        if self._configured_for(name, port, scheme, purpose):
             return _TRUSTED
+        if purpose is not None:
+            other = next(
+                (
+                    o
+                    for o in self._configured
+                    if o.name == name and o.port == port and o.purpose is not purpose
+                ),
+                None,
+            )
+            if other is not None:
+                raise HostRefusedError(
+                    f"{shown} is this service's {_NAMES[other.purpose]} address; it cannot be used as a "
+                    f"{_NAMES[purpose]} host.",
+                    name,
+                )
         if scheme is not None and scheme not in DEFAULT_PORTS:
             raise HostRefusedError(f"Only https:// addresses are allowed for a Git host, {EXAMPLE}.", name)
         name_allowed = self._allowlist.allows_name(name, port)
@@ -167,22 +233,31 @@ class HostGuard:
         for address in addresses:
             reason = forbidden_reason(address)
             if reason is not None and not self._allowlist.allows_address(address, port):
+                # The address itself stays in the operator's log: naming it to a user would map the
+                # inside of the network one DNS name at a time.
+                log.info("guard: %s resolves to %s (%s)", name, reason, without_scope(address))
                 raise HostRefusedError(
-                    f"{name} resolves to {reason} ({without_scope(address)}); {_ALLOWLIST_HINT}", name
+                    f"{name} resolves to an address that is not public; {_ALLOWLIST_HINT}", name
                 )
         if scheme == "http" and not all(self._allowlist.allows_address(a, port) for a in addresses):
             raise HostRefusedError(plain_http, name)
         return Decision(addresses=tuple(addresses))
 
-    async def check(self, parsed: ParsedHost) -> None:
-        """Refuse a host a user typed that the service may not contact, before anything is sent to it.
+    async def check(self, parsed: ParsedHost, purpose: GitProvider = GitProvider.GITLAB) -> None:
+        """Refuse a host a user typed (for ``purpose``: users name only GitLab instances) that the
+        service may not contact, before anything is sent to it.
 
-        Raises ``HostNotAllowedError`` (http, IP literal, localhost, non-public address) or
-        ``ProviderUnavailableError`` (the name is not in DNS, or DNS did not answer).
+        Raises ``HostNotAllowedError`` (http, IP literal, localhost, non-public address, another Git
+        host's configured address) or ``ProviderUnavailableError`` (the name is not in DNS, or DNS
+        did not answer).
         """
         try:
             await self.decide(
-                parsed.hostname, parsed.effective_port, scheme=parsed.scheme, shown=parsed.netloc
+                parsed.hostname,
+                parsed.effective_port,
+                scheme=parsed.scheme,
+                purpose=purpose,
+                shown=parsed.netloc,
             )
         except HostRefusedError as exc:
             if exc.unresolvable:
@@ -233,12 +308,3 @@ def _addresses(name: str, answers: Iterable[str]) -> list[IPAddress]:
             f"{name} could not be found in DNS; check the spelling of the host.", name, unresolvable=True
         )
     return addresses
-
-
-def _trusted_name(entry: str) -> str:
-    text = entry.strip()
-    if "://" in text:
-        text = text.partition("://")[2]
-    text = text.split("/", 1)[0]
-    host, _, _ = split_authority(text)
-    return canonical_name(host)

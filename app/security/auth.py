@@ -173,6 +173,19 @@ def _scopes(claim: object) -> frozenset[str] | None:
     raise UnauthenticatedError("The bearer token's claim 'scope' is not a list of scopes.")
 
 
+def jwks_client(*, timeout_seconds: float, user_agent: str) -> httpx.AsyncClient:
+    """The client that fetches ``AUTH_JWKS_URL``, and nothing else: bounded in time, never redirected.
+
+    Not the Git hosts' guarded client: the identity provider is configured by the operator for this
+    purpose only, and is never a Git host.
+    """
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout_seconds, connect=min(5.0, timeout_seconds)),
+        follow_redirects=False,
+        headers={"User-Agent": user_agent},
+    )
+
+
 def _bearer_token(authorization: str | None) -> str:
     if not authorization:
         raise UnauthenticatedError()

@@ -8,16 +8,16 @@ GitHub Enterprise Server serves its API at ``https://HOST/api/v3`` (the fake Git
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import respx
 
 from app.domain.errors import ConfigurationError, ProviderUnavailableError
-from app.hosts.registry import HostRegistry, trusted_hostnames
+from app.domain.models import GitProvider
+from app.hosts.registry import HostRegistry, configured_origins
 from app.net.client import RetryPolicy, Upstream
-from app.net.guard import HostGuard
+from app.net.guard import ConfiguredOrigin, HostGuard
 from app.settings import Settings
 from tests.fakes import scenarios
 from tests.fakes.github import FakeGitHub
@@ -39,7 +39,8 @@ def test_the_api_address_is_derived_from_github_url_when_unset(github_url: str, 
     settings = Settings.from_env({"GITHUB_URL": github_url})
 
     assert settings.github_api_url == api_url
-    assert urlsplit(api_url).hostname in trusted_hostnames(settings)  # configured: trusted as such
+    # Configured: trusted as such, for GitHub.
+    assert ConfiguredOrigin.of(api_url, GitProvider.GITHUB) in configured_origins(settings)
 
 
 def test_an_explicit_api_address_is_kept() -> None:

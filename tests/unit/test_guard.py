@@ -18,7 +18,7 @@ from app.domain.errors import ConfigurationError, HostNotAllowedError, ProviderU
 from app.domain.models import GitProvider, HostEndpoint
 from app.hosts.gitlab.client import endpoint_of
 from app.net.addresses import forbidden_reason
-from app.net.guard import HostGuard, HostRefusedError, system_resolver
+from app.net.guard import ConfiguredOrigin, HostGuard, HostRefusedError, system_resolver
 from app.net.hostnames import ParsedHost, normalize_gitlab_host
 from app.net.transport import guarded_transport
 
@@ -50,9 +50,9 @@ class SequenceResolver:
 def guard(
     table: Mapping[str, Sequence[str]] | None = None,
     allowlist: Sequence[str] = (),
-    trusted: Sequence[str] = (),
+    configured: Sequence[ConfiguredOrigin] = (),
 ) -> HostGuard:
-    return HostGuard(allowlist=allowlist, trusted=trusted, resolver=FakeResolver(table))
+    return HostGuard(allowlist=allowlist, configured=configured, resolver=FakeResolver(table))
 
 
 PUBLIC_V4 = "93.184.216.34"
@@ -241,7 +241,7 @@ def test_token_pasted_into_the_host_field_is_not_echoed() -> None:
 
 async def test_public_name_over_https_is_allowed() -> None:
     resolver = FakeResolver({"gitlab.example.com": [PUBLIC_V4, PUBLIC_V6]})
-    host_guard = HostGuard(allowlist=(), trusted=(), resolver=resolver)
+    host_guard = HostGuard(allowlist=(), resolver=resolver)
 
     await host_guard.check(normalize_gitlab_host("gitlab.example.com:8443"))
 
@@ -282,7 +282,7 @@ async def test_http_is_refused_when_only_some_other_network_is_allowlisted() -> 
 )
 async def test_ip_literal_host_is_refused(raw: str) -> None:
     resolver = FakeResolver()
-    host_guard = HostGuard(allowlist=(), trusted=(), resolver=resolver)
+    host_guard = HostGuard(allowlist=(), resolver=resolver)
 
     with pytest.raises(HostNotAllowedError) as caught:
         await host_guard.check(normalize_gitlab_host(raw))
@@ -296,7 +296,7 @@ async def test_ip_literal_host_is_refused(raw: str) -> None:
 )
 async def test_localhost_names_are_refused_without_asking_dns(raw: str) -> None:
     resolver = FakeResolver({"localhost": [PUBLIC_V4], "gitlab.localhost": [PUBLIC_V4]})
-    host_guard = HostGuard(allowlist=(), trusted=(), resolver=resolver)
+    host_guard = HostGuard(allowlist=(), resolver=resolver)
 
     with pytest.raises(HostNotAllowedError, match=r"this machine \(localhost\)"):
         await host_guard.check(normalize_gitlab_host(raw))
@@ -339,11 +339,13 @@ async def test_name_resolving_to_a_non_public_address_is_refused(address: str, k
     with pytest.raises(HostNotAllowedError) as caught:
         await host_guard.check(normalize_gitlab_host("gitlab.example.com"))
 
-    assert caught.value.message.startswith("gitlab.example.com resolves to ")
-    assert kind in caught.value.message
-    assert caught.value.message.endswith(
+    # The user learns that it is not public, never which address it is (issue 11, item 7).
+    assert caught.value.message == (
+        "gitlab.example.com resolves to an address that is not public; "
         "such hosts are refused unless the operator allows them in GIT_HOST_ALLOWLIST."
     )
+    assert address not in caught.value.message
+    assert kind in str(forbidden_reason(ipaddress.ip_address(address)))
     assert caught.value.host == "gitlab.example.com"
 
 
@@ -354,7 +356,7 @@ async def test_name_resolving_to_metadata_address_is_refused() -> None:
         await host_guard.check(normalize_gitlab_host("https://metadata.attacker.example/"))
 
     assert caught.value.message == (
-        "metadata.attacker.example resolves to the cloud metadata address (169.254.169.254); "
+        "metadata.attacker.example resolves to an address that is not public; "
         "such hosts are refused unless the operator allows them in GIT_HOST_ALLOWLIST."
     )
 
@@ -362,7 +364,7 @@ async def test_name_resolving_to_metadata_address_is_refused() -> None:
 async def test_name_with_one_private_address_among_public_ones_is_refused() -> None:
     host_guard = guard({"gitlab.example.com": [PUBLIC_V4, "10.0.0.5", PUBLIC_V6]})
 
-    with pytest.raises(HostNotAllowedError, match=r"a private address \(10\.0\.0\.5\)"):
+    with pytest.raises(HostNotAllowedError, match="not public"):
         await host_guard.check(normalize_gitlab_host("gitlab.example.com"))
 
 
@@ -379,7 +381,7 @@ async def test_temporary_dns_failure_is_unavailable() -> None:
     async def flaky(host: str, port: int) -> Sequence[str]:
         raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
 
-    host_guard = HostGuard(allowlist=(), trusted=(), resolver=flaky)
+    host_guard = HostGuard(allowlist=(), resolver=flaky)
 
     with pytest.raises(ProviderUnavailableError, match="could not be looked up in DNS right now"):
         await host_guard.check(normalize_gitlab_host("gitlab.example.com"))
@@ -390,7 +392,7 @@ async def test_slow_dns_is_unavailable() -> None:
         await asyncio.sleep(5)
         return [PUBLIC_V4]
 
-    host_guard = HostGuard(allowlist=(), trusted=(), resolver=slow, resolve_timeout=0.01)
+    host_guard = HostGuard(allowlist=(), resolver=slow, resolve_timeout=0.01)
 
     with pytest.raises(ProviderUnavailableError, match="took too long"):
         await host_guard.check(normalize_gitlab_host("gitlab.example.com"))
@@ -406,20 +408,56 @@ async def test_scheme_other_than_http_or_https_is_refused_even_when_built_by_han
 # --------------------------------------------------------------------------------------------
 
 
-async def test_trusted_host_passes_without_being_resolved() -> None:
+async def test_a_configured_address_passes_for_its_own_host_without_being_resolved() -> None:
     resolver = FakeResolver()
-    host_guard = HostGuard(allowlist=(), trusted=["https://GitLab.com/", "api.github.com"], resolver=resolver)
+    configured = [
+        ConfiguredOrigin.of("https://GitLab.com/", GitProvider.GITLAB),
+        ConfiguredOrigin.of("https://api.github.com", GitProvider.GITHUB),
+    ]
+    host_guard = HostGuard(allowlist=(), configured=configured, resolver=resolver)
 
-    await host_guard.check(normalize_gitlab_host("gitlab.com"))
-    await host_guard.check(normalize_gitlab_host("https://api.github.com"))
+    await host_guard.check(normalize_gitlab_host("gitlab.com"), GitProvider.GITLAB)
+    await host_guard.check(normalize_gitlab_host("https://api.github.com"), GitProvider.GITHUB)
 
     assert resolver.calls == []
-    assert host_guard.is_trusted("GITLAB.COM.")
+    assert host_guard.is_configured("GITLAB.COM.", 443)
+    assert not host_guard.is_configured("gitlab.com", 8443)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "https://api.github.com",  # GitHub's address, typed as a GitLab host
+        "http://gitlab.example.com",  # the configured name with another scheme
+        "https://gitlab.example.com:8443",  # ... or another port
+    ],
+)
+async def test_a_configured_address_is_trusted_only_as_configured_and_for_its_own_host(typed: str) -> None:
+    configured = [
+        ConfiguredOrigin.of("https://gitlab.example.com", GitProvider.GITLAB),
+        ConfiguredOrigin.of("https://api.github.com", GitProvider.GITHUB),
+    ]
+    resolver = FakeResolver({"api.github.com": ["10.0.0.7"], "gitlab.example.com": ["10.0.0.8"]})
+    host_guard = HostGuard(allowlist=(), configured=configured, resolver=resolver)
+
+    with pytest.raises(HostNotAllowedError):
+        await host_guard.check(normalize_gitlab_host(typed), GitProvider.GITLAB)
+
+
+async def test_another_hosts_configured_address_says_what_it_is() -> None:
+    host_guard = guard(configured=[ConfiguredOrigin.of("http://localhost:18101", GitProvider.GITHUB)])
+
+    with pytest.raises(HostNotAllowedError) as caught:
+        await host_guard.check(normalize_gitlab_host("http://localhost:18101"), GitProvider.GITLAB)
+
+    assert caught.value.message == (
+        "localhost:18101 is this service's GitHub address; it cannot be used as a GitLab host."
+    )
 
 
 async def test_allowlisted_name_may_be_private_and_use_http() -> None:
     resolver = FakeResolver({"gitlab.internal": ["10.0.0.5"]})
-    host_guard = HostGuard(allowlist=["gitlab.internal"], trusted=(), resolver=resolver)
+    host_guard = HostGuard(allowlist=["gitlab.internal"], resolver=resolver)
 
     await host_guard.check(normalize_gitlab_host("http://gitlab.internal"))
     await host_guard.check(normalize_gitlab_host("https://GITLAB.INTERNAL.:8443/gitlab"))
@@ -431,7 +469,7 @@ async def test_allowlisted_name_with_port_only_allows_that_port() -> None:
     await host_guard.check(normalize_gitlab_host("http://gitlab.internal:8080"))
     with pytest.raises(HostNotAllowedError, match="only https://"):
         await host_guard.check(normalize_gitlab_host("http://gitlab.internal"))
-    with pytest.raises(HostNotAllowedError, match="private address"):
+    with pytest.raises(HostNotAllowedError, match="not public"):
         await host_guard.check(normalize_gitlab_host("https://gitlab.internal:8443"))
 
 
@@ -455,8 +493,9 @@ async def test_name_resolving_into_an_allowlisted_cidr_is_accepted_over_http() -
 async def test_name_partly_outside_the_allowlisted_cidr_is_refused() -> None:
     host_guard = guard({"gitlab.corp.example": ["10.1.2.3", "192.168.0.1"]}, allowlist=["10.0.0.0/8"])
 
-    with pytest.raises(HostNotAllowedError, match=r"192\.168\.0\.1"):
+    with pytest.raises(HostNotAllowedError, match="not public") as caught:
         await host_guard.check(normalize_gitlab_host("gitlab.corp.example"))
+    assert "192.168" not in caught.value.message
 
 
 async def test_allowlisted_localhost_is_accepted() -> None:
@@ -498,7 +537,7 @@ def test_allowlist_matches_names_addresses_and_cidrs() -> None:
 )
 def test_invalid_allowlist_entry_is_a_configuration_error(entry: str) -> None:
     with pytest.raises(ConfigurationError, match="GIT_HOST_ALLOWLIST"):
-        HostGuard(allowlist=[entry], trusted=())
+        HostGuard(allowlist=[entry])
 
 
 @pytest.mark.parametrize(
@@ -556,7 +595,8 @@ async def test_connecting_to_a_name_resolving_to_loopback_is_refused() -> None:
             await get_through(host_guard, f"http://gitlab.test:{port}/")
 
     assert isinstance(caught.value.__cause__, HostRefusedError)
-    assert "gitlab.test resolves to a loopback address (127.0.0.1)" in str(caught.value)
+    assert "gitlab.test resolves to an address that is not public" in str(caught.value)
+    assert "127.0.0.1" not in str(caught.value)
     assert peers == []
 
 
@@ -584,7 +624,7 @@ async def test_allowlist_entry_for_another_port_does_not_open_this_one() -> None
     async with local_http_server() as (port, peers):
         host_guard = guard({"gitlab.test": ["127.0.0.1"]}, allowlist=[f"gitlab.test:{port + 1}"])
 
-        with pytest.raises(httpx.ConnectError, match="loopback"):
+        with pytest.raises(httpx.ConnectError, match="not public"):
             await get_through(host_guard, f"http://gitlab.test:{port}/")
 
     assert peers == []
@@ -603,11 +643,11 @@ async def test_connecting_to_an_ip_literal_is_refused_unless_allowlisted() -> No
 
 async def test_dns_rebinding_after_the_check_is_refused_at_connect() -> None:
     resolver = SequenceResolver([PUBLIC_V4], ["127.0.0.1"])
-    host_guard = HostGuard(allowlist=(), trusted=(), resolver=resolver)
+    host_guard = HostGuard(allowlist=(), resolver=resolver)
     async with local_http_server() as (port, peers):
         await host_guard.check(normalize_gitlab_host(f"gitlab.rebind.test:{port}"))
 
-        with pytest.raises(httpx.ConnectError, match="loopback"):
+        with pytest.raises(httpx.ConnectError, match="not public"):
             await get_through(host_guard, f"https://gitlab.rebind.test:{port}/")
 
     assert peers == []
@@ -622,12 +662,16 @@ async def test_connecting_to_a_name_that_does_not_resolve_fails_cleanly() -> Non
     assert cause.unresolvable
 
 
-async def test_trusted_host_connects_without_the_guard() -> None:
-    async with local_http_server() as (port, peers):
-        response = await get_through(guard(trusted=["127.0.0.1"]), f"http://127.0.0.1:{port}/")
+async def test_a_configured_address_connects_without_the_guard_but_only_on_its_port() -> None:
+    async with local_http_server() as (port, peers), local_http_server() as (other_port, other_peers):
+        configured = [ConfiguredOrigin.of(f"http://127.0.0.1:{port}", GitProvider.GITLAB)]
+        response = await get_through(guard(configured=configured), f"http://127.0.0.1:{port}/")
+        with pytest.raises(httpx.ConnectError, match=r"IP address 127\.0\.0\.1 was refused"):
+            await get_through(guard(configured=configured), f"http://127.0.0.1:{other_port}/")
 
     assert response.status_code == 200
     assert peers == ["127.0.0.1"]
+    assert other_peers == []
 
 
 def test_guarded_transport_refuses_proxies_and_unix_sockets() -> None:
