@@ -1,4 +1,4 @@
-"""Command line: ``python -m app serve | export-schema | rotate-keys | dev-token --user NAME``."""
+"""Command line: ``python -m app serve | export-schema | rotate-keys | move-host | dev-token --user NAME``."""
 
 from __future__ import annotations
 
@@ -209,6 +209,53 @@ def rotate_keys(args: argparse.Namespace) -> int:
         return 1
 
 
+def move_host(args: argparse.Namespace) -> int:
+    """Point the integrations of a Git host that moved to a new address at it, re-encrypted for it."""
+    from urllib.parse import urlsplit
+
+    from app.security.crypto import TokenCipher
+    from app.storage.integrations import IntegrationRepository
+    from app.storage.listings import ListingStore
+    from app.storage.mongo import Database, EmbeddedMongo, embedded_storage_path
+
+    addresses = {"--from": args.source, "--to": args.target, "--api-url": args.api_url}
+    for option, value in addresses.items():
+        parts = urlsplit(value or "https://x")
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or "@" in parts.netloc:
+            print(
+                f"move-host: {option} must be an http(s) URL such as https://gitlab.example.com",
+                file=sys.stderr,
+            )
+            return 2
+    settings = _settings()
+    configure_logging(settings.log_level)
+
+    async def run(uri: str) -> int:
+        database = Database(uri, settings.mongodb_database)
+        try:
+            repository = IntegrationRepository(database, TokenCipher(settings.encryption_keys))
+            moved = await repository.move_host(args.source, args.target, args.api_url)
+            listings = ListingStore(database)
+            for integration_id in moved.moved:  # listed at the old address: listed again when asked
+                await listings.delete_for_integration(integration_id)
+        finally:
+            await database.close()
+        print(
+            f"moved {len(moved.moved)} integration(s) from {args.source.rstrip('/')} to {args.target.rstrip('/')}"
+        )
+        if moved.left:
+            print(
+                f"move-host: {moved.left} integration(s) left where they were (see the log)", file=sys.stderr
+            )
+            return 1
+        return 0
+
+    if settings.mongodb_uri is not None:
+        return asyncio.run(run(settings.mongodb_uri.reveal()))
+    with EmbeddedMongo(embedded_storage_path(settings.data_dir)) as embedded:
+        return asyncio.run(run(embedded.uri))
+
+
 def dev_token(args: argparse.Namespace) -> int:
     from app.security.auth import issue_development_token
 
@@ -240,6 +287,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands.add_parser("rotate-keys", help="re-encrypt stored tokens under the first key").set_defaults(
         func=rotate_keys
     )
+    p_move = commands.add_parser(
+        "move-host", help="point the integrations of a Git host at its new address (re-encrypted for it)"
+    )
+    p_move.add_argument(
+        "--from", dest="source", required=True, help="the old web address, e.g. https://git.old.example"
+    )
+    p_move.add_argument(
+        "--to", dest="target", required=True, help="the new web address, e.g. https://git.example.com"
+    )
+    p_move.add_argument(
+        "--api-url", help="the new API address (default: the stored one with --from replaced by --to)"
+    )
+    p_move.set_defaults(func=move_host)
     p_token = commands.add_parser("dev-token", help="print a development JWT for GraphiQL")
     p_token.add_argument("--user", required=True, help="the JWT's sub: who owns the integrations")
     p_token.add_argument("--hours", type=int, default=12, help="lifetime in hours (default 12)")

@@ -200,7 +200,15 @@ class LimitReachedError(ConnectError):
 
 
 class CipherError(Exception):
-    """A stored secret could not be decrypted (unknown key id, tampered, or moved record)."""
+    """A stored secret could not be decrypted.
+
+    ``reason``: ``unknown_key`` (its key is not configured), ``legacy`` (written the old way: migrate
+    with rotate-keys), ``mismatch`` (tampered with, moved, or its record changed) or ``malformed``.
+    """
+
+    def __init__(self, message: str, *, reason: str = "mismatch") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class ConfigurationError(Exception):

@@ -103,7 +103,8 @@ class Disconnect:
         where = integration.manage_access_url or integration.endpoint.web_url
         server = self._hosts.host(integration.endpoint).login
         confirmed: bool | None = None
-        if server is not None:
+        # A token that does not decrypt for its record (changed in the database) is sent nowhere.
+        if server is not None and credentials is not None:
             try:
                 # Revoking GitHub's grant would end every token of this account for the app, also
                 # those of other platform users who connected the same account: only the last goes.

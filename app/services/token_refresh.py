@@ -199,7 +199,7 @@ class TokenRefresher:
             raise
         now = self._clock()
         renewed = grant.credentials_at(now, previous=credentials)
-        stored = await repository.store_refreshed(integration.id, holder, integration.version, renewed, now)
+        stored = await repository.store_refreshed(integration, holder, integration.version, renewed, now)
         if stored is not None:
             log.info("oauth: access token renewed", extra={"integration_id": integration.id})
             self._metrics.token_refresh(provider, "refreshed")

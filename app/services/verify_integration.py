@@ -47,11 +47,14 @@ class VerifyIntegration:
             return None
         if current.auth_method is AuthMethod.OAUTH:
             return await self._verify_login(owner, current)
-        found = await self._integrations.get_with_credentials(owner, integration_id)
+        now = self._clock()
+        try:
+            found = await self._integrations.get_with_credentials(owner, integration_id)
+        except NeedsReconnectError:  # its stored token no longer matches its record
+            return await self._needs_reconnect(owner, integration_id, now)
         if found is None:
             return None
         integration, credentials = found
-        now = self._clock()
         try:
             verified = await self._hosts.host(integration.endpoint).verify_token(credentials.access_token)
         except (InvalidTokenError, MissingPermissionsError):

@@ -17,6 +17,7 @@ from app.domain.models import (
     RepositoryAccess,
     TokenKind,
     TokenResource,
+    VerifiedToken,
 )
 from app.storage.mongo import Document
 
@@ -66,3 +67,41 @@ def to_integration(doc: Document) -> Integration:
         reconnect_by=as_utc(doc.get("reconnectBy")),
         version=int(doc.get("version", 0)),
     )
+
+
+def verified_fields(
+    endpoint: HostEndpoint, auth_method: AuthMethod, verified: VerifiedToken, now: datetime
+) -> Document:
+    """The fields of an integration document that connecting or verifying its token writes."""
+    account = verified.account
+    return {
+        "webUrl": endpoint.web_url,
+        "apiUrl": endpoint.api_url,
+        "authMethod": auth_method.value,
+        "tokenKind": verified.token_kind.value,
+        "account": {
+            "id": account.id,
+            "login": account.login,
+            "name": account.name,
+            "avatarUrl": account.avatar_url,
+            "url": account.url,
+            "bot": account.bot,
+        },
+        "repositoryAccess": verified.repository_access.value,
+        "grantedPermissions": list(verified.granted_permissions),
+        "unverifiedPermissions": list(verified.unverified_permissions),
+        "status": IntegrationStatus.ACTIVE.value,
+        "expiresAt": verified.expires_at,
+        "lastVerifiedAt": now,
+        "updatedAt": now,
+        "manageAccessUrl": verified.manage_access_url,
+        "resource": (
+            {
+                "kind": verified.resource.kind,
+                "ids": list(verified.resource.ids),
+                "path": verified.resource.path,
+            }
+            if verified.resource
+            else None
+        ),
+    }

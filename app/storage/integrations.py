@@ -1,8 +1,10 @@
 """The ``integrations`` collection: one document per (owner, provider, host, account).
 
 Tokens are stored only as ciphertexts (``secrets.accessToken`` / ``secrets.refreshToken``) bound to
-the document's ``_id``; the id is chosen before encrypting, so a document is always written whole
-with ciphertexts that decrypt — there is no moment where a token is stored half-done.
+the document's ``_id``, owner, provider, host and API URL (``storage.integration_secrets``); the id is
+chosen before encrypting, so a document is always written whole with ciphertexts that decrypt —
+there is no moment where a token is stored half-done. Secrets that do not open for their document
+(it was changed in the database) are never used: the integration needs reconnecting.
 Every read is scoped by ``owner``: another user's integration is indistinguishable from a missing one.
 
 Every integration read here carries the status it has *now*: a login whose refresh token has expired
@@ -25,6 +27,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from app.domain.errors import CipherError, NeedsReconnectError, ServiceUnavailableError
 from app.domain.models import (
     AuthMethod,
     Credentials,
@@ -34,17 +37,18 @@ from app.domain.models import (
     VerifiedToken,
 )
 from app.security.crypto import TokenCipher
+from app.storage import integration_secrets
 from app.storage.durability import Durability
 from app.storage.integration_documents import as_utc as _as_utc
 from app.storage.integration_documents import to_integration as _to_integration
+from app.storage.integration_documents import verified_fields
+from app.storage.integration_secrets import SECRET_FIELDS, IntegrationSecrets, Move
 from app.storage.integration_slots import SLOT, SlotTaken, claim_slot
 from app.storage.mongo import Database, Document, unavailable_on_failure
 
 log = logging.getLogger(__name__)
 
-ACCESS_TOKEN = "accessToken"
-REFRESH_TOKEN = "refreshToken"
-SECRET_FIELDS = (ACCESS_TOKEN, REFRESH_TOKEN)
+__all__ = ["SECRET_FIELDS", "IntegrationRepository", "Move", "RefreshView", "SaveResult"]
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,7 @@ class IntegrationRepository:
             "integrations", Durability.MUST_SURVIVE
         )
         self._cipher = cipher
+        self._secrets = IntegrationSecrets(cipher)
         self._clock = clock  # when a login's end (reconnectBy) is reached
 
     @unavailable_on_failure
@@ -118,8 +123,8 @@ class IntegrationRepository:
                 doc = await self._collection.find_one_and_update(
                     {"_id": existing["_id"]},
                     {
-                        "$set": self._verified_fields(endpoint, auth_method, verified, now)
-                        | self._secret_fields(str(existing["_id"]), credentials),
+                        "$set": verified_fields(endpoint, auth_method, verified, now)
+                        | self._secrets.seal(str(existing["_id"]), owner, endpoint, credentials),
                         "$unset": {"refreshLease": ""},
                         "$inc": {"version": 1},
                     },
@@ -129,9 +134,9 @@ class IntegrationRepository:
                     return SaveResult(await self._loaded_one(doc), created=False)
                 continue
             new_id = ObjectId()
-            doc = key | self._verified_fields(endpoint, auth_method, verified, now)
+            doc = key | verified_fields(endpoint, auth_method, verified, now)
             doc |= {"_id": new_id, "createdAt": now, "version": 0}
-            doc |= self._secret_fields(str(new_id), credentials)
+            doc |= self._secrets.seal(str(new_id), owner, endpoint, credentials)
             try:
                 if limit is not None:
                     doc[SLOT] = await claim_slot(self._collection, owner, limit)
@@ -153,11 +158,12 @@ class IntegrationRepository:
         oid = _object_id(integration.id)
         if oid is None:
             return None
+        endpoint = integration.endpoint
         doc = await self._collection.find_one_and_update(
-            {"_id": oid, "owner": integration.owner, "accountId": verified.account.id},
+            {"_id": oid, **_destination(integration), "accountId": verified.account.id},
             {
-                "$set": self._verified_fields(integration.endpoint, integration.auth_method, verified, now)
-                | self._secret_fields(integration.id, credentials),
+                "$set": verified_fields(endpoint, integration.auth_method, verified, now)
+                | self._secrets.seal(integration.id, integration.owner, endpoint, credentials),
                 "$unset": {"refreshLease": ""},
                 "$inc": {"version": 1},
             },
@@ -206,7 +212,7 @@ class IntegrationRepository:
         doc = await self._find_owned(owner, integration_id)
         if doc is None:
             return None
-        return await self._loaded_one(doc), self._credentials(doc)
+        return await self._loaded_one(doc), await self._opened(doc)
 
     @unavailable_on_failure
     async def set_status(
@@ -232,15 +238,21 @@ class IntegrationRepository:
         return await self._loaded_one(doc) if doc is not None else None
 
     @unavailable_on_failure
-    async def delete(self, owner: str, integration_id: str) -> tuple[Integration, Credentials] | None:
-        """Remove the integration; returns what was removed (with its token, e.g. to revoke it)."""
+    async def delete(self, owner: str, integration_id: str) -> tuple[Integration, Credentials | None] | None:
+        """Remove the integration; returns what was removed (with its token, e.g. to revoke it: None
+        when the stored token does not decrypt for its record)."""
         oid = _object_id(integration_id)
         if oid is None:
             return None
         doc = await self._collection.find_one_and_delete({"_id": oid, "owner": owner})
         if doc is None:
             return None
-        return _to_integration(doc), self._credentials(doc)
+        try:
+            credentials = self._secrets.open(doc)
+        except CipherError as exc:
+            log.error("disconnect: the stored token does not decrypt; not revoked: %s", exc)
+            credentials = None
+        return _to_integration(doc), credentials
 
     @unavailable_on_failure
     async def login_of_account_exists(self, endpoint: HostEndpoint, account_id: str) -> bool:
@@ -261,29 +273,17 @@ class IntegrationRepository:
 
     @unavailable_on_failure
     async def rotate_keys(self, *, keep_going: Callable[[], bool] = lambda: True) -> int:
-        """Re-encrypt every secret that is not under the first key; returns how many were re-encrypted.
+        """Re-encrypt every secret not under the first key, or written the old way; how many were.
 
-        Each field is swapped with a compare-and-set on its old ciphertext, so a token refreshed
-        meanwhile is never overwritten, and a crash leaves every field decryptable (old keys stay in
-        the ring until the operator removes them after a complete run). ``keep_going`` is asked before
-        each document: False stops there (``rotate-keys`` on SIGTERM); a later run finishes the work.
+        ``keep_going`` is asked before each document: False stops there (``rotate-keys`` on SIGTERM);
+        a later run finishes the work. See ``storage.integration_secrets.rotate``.
         """
-        rotated = 0
-        async for doc in self._collection.find({"secrets": {"$exists": True}}, {"secrets": 1}):
-            if not keep_going():
-                break
-            record_id = str(doc["_id"])
-            for field in SECRET_FIELDS:
-                old = (doc.get("secrets") or {}).get(field)
-                if not old or not self._cipher.needs_rotation(old):
-                    continue
-                plain = self._cipher.decrypt(old, record_id=record_id, field=field)
-                new = self._cipher.encrypt(plain, record_id=record_id, field=field)
-                result = await self._collection.update_one(
-                    {"_id": doc["_id"], f"secrets.{field}": old}, {"$set": {f"secrets.{field}": new}}
-                )
-                rotated += result.modified_count
-        return rotated
+        return await integration_secrets.rotate(self._collection, self._cipher, keep_going)
+
+    @unavailable_on_failure
+    async def move_host(self, source: str, target: str, target_api: str | None = None) -> Move:
+        """The operator's ``move-host``: integrations at ``source`` now at ``target``, re-encrypted for it."""
+        return await integration_secrets.move_host(self._collection, self._cipher, source, target, target_api)
 
     # --- refresh of login tokens (see services/token_refresh.py for the protocol) -----------------
 
@@ -296,7 +296,7 @@ class IntegrationRepository:
         lease = doc.get("refreshLease") or {}
         return RefreshView(
             integration=await self._loaded_one(doc),
-            credentials=self._credentials(doc),
+            credentials=await self._opened(doc),
             lease_holder=lease.get("holder"),
             lease_expires_at=_as_utc(lease.get("expiresAt")),
         )
@@ -322,7 +322,7 @@ class IntegrationRepository:
 
     @unavailable_on_failure
     async def store_refreshed(
-        self, integration_id: str, holder: str, version: int, credentials: Credentials, now: datetime
+        self, integration: Integration, holder: str, version: int, credentials: Credentials, now: datetime
     ) -> tuple[Integration, Credentials] | None:
         """Store the new pair (version + 1, lease removed) while holding the lease at ``version``.
 
@@ -330,27 +330,27 @@ class IntegrationRepository:
         stored while the version is unchanged: the host has already spent the old refresh token, so
         this pair is the only live one. None when a newer pair exists or the integration is gone.
         """
-        oid = _object_id(integration_id)
+        oid = _object_id(integration.id)
         if oid is None:
             return None
+        sealed = self._secrets.seal(integration.id, integration.owner, integration.endpoint, credentials)
         update = {
-            "$set": self._secret_fields(integration_id, credentials)
-            | {"expiresAt": credentials.expires_at, "updatedAt": now},
+            "$set": sealed | {"expiresAt": credentials.expires_at, "updatedAt": now},
             "$unset": {"refreshLease": ""},
             "$inc": {"version": 1},
         }
+        # Only where the record still points where the new pair is sealed for.
+        matching = {"_id": oid, "version": version, **_destination(integration)}
         doc = await self._collection.find_one_and_update(
-            {"_id": oid, "version": version, "refreshLease.holder": holder},
-            update,
-            return_document=ReturnDocument.AFTER,
+            matching | {"refreshLease.holder": holder}, update, return_document=ReturnDocument.AFTER
         )
         if doc is None:
             doc = await self._collection.find_one_and_update(
-                {"_id": oid, "version": version}, update, return_document=ReturnDocument.AFTER
+                matching, update, return_document=ReturnDocument.AFTER
             )
         if doc is None:
             return None
-        return await self._loaded_one(doc), self._credentials(doc)
+        return await self._loaded_one(doc), await self._opened(doc)
 
     @unavailable_on_failure
     async def release_refresh_lease(
@@ -383,7 +383,7 @@ class IntegrationRepository:
         oid = _object_id(integration.id)
         if oid is None:
             return None
-        fields = self._verified_fields(integration.endpoint, integration.auth_method, verified, now)
+        fields = verified_fields(integration.endpoint, integration.auth_method, verified, now)
         fields.pop("expiresAt")  # the login's expiry (and reconnectBy) belong to its stored tokens
         doc = await self._collection.find_one_and_update(
             {"_id": oid, "owner": owner, "accountId": verified.account.id},
@@ -425,74 +425,40 @@ class IntegrationRepository:
         ids = {i.id for i in ended}
         return [replace(i, status=IntegrationStatus.NEEDS_RECONNECT) if i.id in ids else i for i in found]
 
-    def _credentials(self, doc: Document) -> Credentials:
-        secrets = doc.get("secrets") or {}
-        record_id = str(doc["_id"])
-        access = self._cipher.decrypt(secrets[ACCESS_TOKEN], record_id=record_id, field=ACCESS_TOKEN)
-        refresh_ct = secrets.get(REFRESH_TOKEN)
-        refresh = (
-            self._cipher.decrypt(refresh_ct, record_id=record_id, field=REFRESH_TOKEN) if refresh_ct else None
-        )
-        return Credentials(
-            access_token=access,
-            refresh_token=refresh,
-            expires_at=_as_utc(doc.get("expiresAt")),
-            refresh_expires_at=_as_utc(doc.get("reconnectBy")),
-        )
+    async def _opened(self, doc: Document) -> Credentials:
+        """The credentials of ``doc``, or why they cannot be used.
 
-    def _secret_fields(self, record_id: str, credentials: Credentials) -> Document:
-        """``{"secrets": {...}}`` with both fields, so a write always replaces the pair together.
-
-        The refresh token's expiry (``reconnectBy``, not a secret) is written with them.
+        Secrets that do not open for this very document (it was changed in the database: another
+        owner, host or API URL) are never used; the integration is marked NEEDS_RECONNECT. A key
+        that is not configured, or a ciphertext written the old way, is the operator's to fix.
         """
-        refresh = credentials.refresh_token
-        return {
-            "reconnectBy": credentials.refresh_expires_at if refresh else None,
-            "secrets": {
-                ACCESS_TOKEN: self._cipher.encrypt(
-                    credentials.access_token, record_id=record_id, field=ACCESS_TOKEN
-                ),
-                REFRESH_TOKEN: (
-                    self._cipher.encrypt(refresh, record_id=record_id, field=REFRESH_TOKEN)
-                    if refresh
-                    else None
-                ),
-            },
-        }
+        try:
+            return self._secrets.open(doc)
+        except CipherError as exc:
+            log.error(
+                "the stored token of an integration cannot be used: %s",
+                exc,
+                extra={"integration_id": str(doc["_id"]), "reason": exc.reason},
+            )
+            if exc.reason in ("unknown_key", "legacy"):
+                raise ServiceUnavailableError(
+                    "This integration's stored token cannot be read until the operator restores its "
+                    "encryption key or migrates it (python -m app rotate-keys); try again later."
+                ) from None
+            await self._collection.update_one(
+                {"_id": doc["_id"]}, {"$set": {"status": IntegrationStatus.NEEDS_RECONNECT.value}}
+            )
+            raise NeedsReconnectError(
+                "The stored credentials of this integration no longer match it: connect it again."
+            ) from None
 
-    @staticmethod
-    def _verified_fields(
-        endpoint: HostEndpoint, auth_method: AuthMethod, verified: VerifiedToken, now: datetime
-    ) -> Document:
-        account = verified.account
-        return {
-            "webUrl": endpoint.web_url,
-            "apiUrl": endpoint.api_url,
-            "authMethod": auth_method.value,
-            "tokenKind": verified.token_kind.value,
-            "account": {
-                "id": account.id,
-                "login": account.login,
-                "name": account.name,
-                "avatarUrl": account.avatar_url,
-                "url": account.url,
-                "bot": account.bot,
-            },
-            "repositoryAccess": verified.repository_access.value,
-            "grantedPermissions": list(verified.granted_permissions),
-            "unverifiedPermissions": list(verified.unverified_permissions),
-            "status": IntegrationStatus.ACTIVE.value,
-            "expiresAt": verified.expires_at,
-            "lastVerifiedAt": now,
-            "updatedAt": now,
-            "manageAccessUrl": verified.manage_access_url,
-            "resource": (
-                {
-                    "kind": verified.resource.kind,
-                    "ids": list(verified.resource.ids),
-                    "path": verified.resource.path,
-                }
-                if verified.resource
-                else None
-            ),
-        }
+
+def _destination(integration: Integration) -> Document:
+    """The fields its secrets are bound to, as ``integration`` has them: a write lands only there."""
+    endpoint = integration.endpoint
+    return {
+        "owner": integration.owner,
+        "provider": endpoint.provider.value,
+        "host": endpoint.host,
+        "apiUrl": endpoint.api_url,
+    }

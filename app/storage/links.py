@@ -2,8 +2,10 @@
 
 - The id is random and URL-safe (22 characters): it is part of the webhook URL at the host, so it must
   not be guessable from another link's id (an ObjectId would be).
-- Secrets are ciphertexts bound to the link's id and field (``webhookSecret``, ``sshPrivateKey``,
-  ``deployToken``), written together with the ids they belong to.
+- Secrets are ciphertexts bound like an integration's tokens (``storage.integration_secrets``): to the
+  link's id and field (``webhookSecret``, ``sshPrivateKey``, ``deployToken``) and to its owner,
+  provider, host and API URL, written together with the ids they belong to. A link changed in the
+  database (given to another owner, say) no longer opens, and is answered like a missing one.
 - Setting a link up at the host takes a lease (``setup``): one request at a time adds the hook and the
   key, so two concurrent ``linkRepository`` calls cannot leave two hooks. A lease that outlived its
   holder (a crash) expires; the next link check repairs what it left (hooks are found by their URL).
@@ -14,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets as random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -25,14 +28,18 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from app.domain.errors import ServiceUnavailableError
+from app.domain.errors import CipherError, NotFoundError, ServiceUnavailableError
 from app.domain.links import LinkSecrets, LinkStatus, RepositoryLink
 from app.domain.models import Integration, Repository
 from app.hosts.deploy import GrantedReadAccess
 from app.security.crypto import TokenCipher
+from app.storage import integration_secrets
 from app.storage.durability import Durability
+from app.storage.integration_secrets import binding_of, destination_of
 from app.storage.link_documents import read_access_fields, repository_fields, to_link
 from app.storage.mongo import Database, Document, unavailable_on_failure
+
+log = logging.getLogger(__name__)
 
 COLLECTION = "repository_links"
 WEBHOOK_SECRET = "webhookSecret"
@@ -87,6 +94,7 @@ class LinkStore:
                 "_id": link_id,
                 "provider": integration.provider.value,
                 "host": integration.host,
+                "apiUrl": integration.endpoint.api_url,
                 "repository": repository_fields(repository),
                 "branch": branch,
                 "status": LinkStatus.ACTIVE.value,
@@ -97,8 +105,8 @@ class LinkStore:
                 "createdAt": now,
                 "updatedAt": now,
                 "setup": {"holder": holder, "until": until},
-                "secrets": {WEBHOOK_SECRET: self._seal(random.token_urlsafe(32), link_id, WEBHOOK_SECRET)},
             }
+            doc["secrets"] = {WEBHOOK_SECRET: self._seal(random.token_urlsafe(32), doc, WEBHOOK_SECRET)}
             try:
                 await self._collection.insert_one(doc)
             except DuplicateKeyError:
@@ -141,16 +149,22 @@ class LinkStore:
             "statusMessage": None,
             "updatedAt": now,
         }
+        matching: Document = {"_id": link_id, "setup.holder": holder}
         if granted is not None:
+            # Sealed for the link as it is stored, and written only if it still is.
+            current = await self._collection.find_one(matching, {"secrets": 0})
+            if current is None:
+                return None
+            matching |= destination_of(current)
             fields["readAccess"] = read_access_fields(granted.access)
             fields[f"secrets.{SSH_PRIVATE_KEY}"] = self._seal_optional(
-                granted.ssh_private_key, link_id, SSH_PRIVATE_KEY
+                granted.ssh_private_key, current, SSH_PRIVATE_KEY
             )
             fields[f"secrets.{DEPLOY_TOKEN}"] = self._seal_optional(
-                granted.deploy_token, link_id, DEPLOY_TOKEN
+                granted.deploy_token, current, DEPLOY_TOKEN
             )
         doc = await self._collection.find_one_and_update(
-            {"_id": link_id, "setup.holder": holder},
+            matching,
             {"$set": fields, "$unset": {"setup": ""}},
             projection={"secrets": 0},
             return_document=ReturnDocument.AFTER,
@@ -201,7 +215,10 @@ class LinkStore:
             raise ServiceUnavailableError() from None
         if doc is None or not (doc.get("secrets") or {}).get(WEBHOOK_SECRET):
             return None
-        return to_link(doc), self._open(doc["secrets"][WEBHOOK_SECRET], link_id, WEBHOOK_SECRET)
+        try:
+            return to_link(doc), self._open(doc, WEBHOOK_SECRET)
+        except NotFoundError:
+            return None  # a link whose secret does not open for it is no link to deliver to
 
     @unavailable_on_failure
     async def list_for_owner(self, owner: str) -> list[RepositoryLink]:
@@ -238,44 +255,37 @@ class LinkStore:
 
     @unavailable_on_failure
     async def rotate_keys(self, *, keep_going: Callable[[], bool] = lambda: True) -> int:
-        """Re-encrypt every link secret that is not under the first key (compare-and-set per field, as
-        ``IntegrationRepository.rotate_keys`` does, and asking ``keep_going`` before each document);
-        how many were re-encrypted."""
-        rotated = 0
-        async for doc in self._collection.find({"secrets": {"$exists": True}}, {"secrets": 1}):
-            if not keep_going():
-                break
-            link_id = str(doc["_id"])
-            for field in SECRET_FIELDS:
-                old = (doc.get("secrets") or {}).get(field)
-                if not old or not self._cipher.needs_rotation(old):
-                    continue
-                new = self._seal(self._open(old, link_id, field), link_id, field)
-                result = await self._collection.update_one(
-                    {"_id": doc["_id"], f"secrets.{field}": old}, {"$set": {f"secrets.{field}": new}}
-                )
-                rotated += result.modified_count
-        return rotated
+        """Re-encrypt every link secret not under the first key, or written the old way, as
+        ``IntegrationRepository.rotate_keys`` does (``storage.integration_secrets.rotate``); how many were."""
+        return await integration_secrets.rotate(self._collection, self._cipher, keep_going, SECRET_FIELDS)
 
     # --- secrets -------------------------------------------------------------------------------------
 
     def _secrets(self, doc: Document) -> LinkSecrets:
         stored: dict[str, Any] = doc.get("secrets") or {}
-        link_id = str(doc["_id"])
         return LinkSecrets(
-            webhook_secret=self._open(stored[WEBHOOK_SECRET], link_id, WEBHOOK_SECRET),
-            ssh_private_key=self._open_optional(stored.get(SSH_PRIVATE_KEY), link_id, SSH_PRIVATE_KEY),
-            deploy_token=self._open_optional(stored.get(DEPLOY_TOKEN), link_id, DEPLOY_TOKEN),
+            webhook_secret=self._open(doc, WEBHOOK_SECRET),
+            ssh_private_key=self._open(doc, SSH_PRIVATE_KEY) if stored.get(SSH_PRIVATE_KEY) else None,
+            deploy_token=self._open(doc, DEPLOY_TOKEN) if stored.get(DEPLOY_TOKEN) else None,
         )
 
-    def _seal(self, value: str, link_id: str, field: str) -> str:
-        return self._cipher.encrypt(value, record_id=link_id, field=field)
+    def _seal(self, value: str, doc: Document, field: str) -> str:
+        return self._cipher.encrypt(value, binding_of(doc, field))
 
-    def _seal_optional(self, value: str | None, link_id: str, field: str) -> str | None:
-        return self._seal(value, link_id, field) if value else None
+    def _seal_optional(self, value: str | None, doc: Document, field: str) -> str | None:
+        return self._seal(value, doc, field) if value else None
 
-    def _open(self, ciphertext: str, link_id: str, field: str) -> str:
-        return self._cipher.decrypt(ciphertext, record_id=link_id, field=field)
-
-    def _open_optional(self, ciphertext: str | None, link_id: str, field: str) -> str | None:
-        return self._open(ciphertext, link_id, field) if ciphertext else None
+    def _open(self, doc: Document, field: str) -> str:
+        """The secret ``field`` of ``doc``; a link whose secrets do not open for it is answered as missing."""
+        try:
+            return self._cipher.decrypt(doc["secrets"][field], binding_of(doc, field))
+        except CipherError as exc:
+            log.error("a link's stored secret cannot be used: %s", exc, extra={"reason": exc.reason})
+            if exc.reason in ("unknown_key", "legacy"):
+                raise ServiceUnavailableError(
+                    "This link's stored secrets cannot be read until the operator restores their "
+                    "encryption key or migrates them (python -m app rotate-keys); try again later."
+                ) from None
+            raise NotFoundError(
+                "This link's stored secrets no longer match it: link the repository again."
+            ) from None

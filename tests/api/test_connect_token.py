@@ -144,7 +144,7 @@ async def test_classic_token_with_required_scopes_is_stored_encrypted_and_listed
     listed = await api.execute("{ integrations { id } }")
     assert listed["data"]["integrations"] == [{"id": result["id"]}]
     docs = await stored_documents(raw_db)
-    assert len(docs) == 1 and docs[0]["secrets"]["accessToken"].startswith("enc:v1:")
+    assert len(docs) == 1 and docs[0]["secrets"]["accessToken"].startswith("enc:v2:")
     assert_secret_nowhere(CLASSIC, api, caplog, docs)
 
 

@@ -45,8 +45,8 @@ async def test_linking_a_github_repository_adds_a_push_hook_and_a_read_only_depl
         stored = await world.app.services.database.db["repository_links"].find_one({})
         assert stored is not None
         assert hook.secret not in str(stored), "the webhook secret is stored encrypted"
-        assert str(stored["secrets"]["webhookSecret"]).startswith("enc:v1:")
-        assert str(stored["secrets"]["sshPrivateKey"]).startswith("enc:v1:")
+        assert str(stored["secrets"]["webhookSecret"]).startswith("enc:v2:")
+        assert str(stored["secrets"]["sshPrivateKey"]).startswith("enc:v2:")
         listed = await world.alice.data(LINKS)
         assert [entry["id"] for entry in listed["repositoryLinks"]] == [link["id"]]
 

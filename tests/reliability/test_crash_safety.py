@@ -22,6 +22,7 @@ import pytest
 from app.domain.models import AuthMethod, Credentials
 from app.security.crypto import TokenCipher
 from app.settings import EncryptionKey, Settings
+from app.storage.integration_secrets import IntegrationSecrets, binding_of
 from app.storage.integrations import SECRET_FIELDS, IntegrationRepository
 from app.storage.mongo import Database
 from tests.storage.test_integrations_repository import GITHUB, KEY_A, KEY_B, NOW, verified
@@ -88,9 +89,7 @@ async def stored_tokens(database: Database, keys: Sequence[EncryptionKey]) -> li
         secrets = doc.get("secrets") or {}
         found.append(
             {
-                field: cipher.decrypt(secrets[field], record_id=str(doc["_id"]), field=field)
-                if secrets.get(field)
-                else None
+                field: cipher.decrypt(secrets[field], binding_of(doc, field)) if secrets.get(field) else None
                 for field in SECRET_FIELDS
             }
         )
@@ -174,7 +173,7 @@ async def test_a_crash_while_a_refreshed_pair_is_stored_keeps_the_old_pair_decry
 
     with pytest.raises(Crash):
         await repository(database, dying=dying).store_refreshed(
-            integration.id, "me", integration.version, Credentials(NEW_TOKEN, "ghr_new"), NOW
+            integration, "me", integration.version, Credentials(NEW_TOKEN, "ghr_new"), NOW
         )
 
     assert await stored_tokens(database, [KEY_A]) == [{"accessToken": OLD_TOKEN, "refreshToken": "ghr_old"}]
@@ -275,7 +274,11 @@ async def test_a_token_refreshed_during_a_rotation_is_not_overwritten_with_the_o
                 if self.calls == 1:
                     await self.real.update_one(
                         {"_id": first["_id"]},
-                        {"$set": repository(database, KEY_A)._secret_fields(str(first["_id"]), refreshed)},
+                        {
+                            "$set": IntegrationSecrets(TokenCipher([KEY_A])).seal(
+                                str(first["_id"]), "alice", GITHUB, refreshed
+                            )
+                        },
                     )
                 return await attribute(*args, **kwargs)
 

@@ -26,8 +26,10 @@ import httpx
 import pytest
 from bson import ObjectId
 
+from app.domain.models import GitProvider, HostEndpoint
 from app.security.crypto import TokenCipher
 from app.settings import EncryptionKey, Secret
+from app.storage.integration_secrets import binding_for, binding_of
 from app.storage.integrations import SECRET_FIELDS
 from tests.conftest import KEY_A, KEY_B
 from tests.fakes.github import FakeGitHub
@@ -106,9 +108,7 @@ def stored_tokens(uri: str) -> dict[str, dict[str, str | None]]:
         for doc in client[DATABASE]["integrations"].find({}):
             secrets = doc.get("secrets") or {}
             found[doc["account"]["login"]] = {
-                field: cipher.decrypt(secrets[field], record_id=str(doc["_id"]), field=field)
-                if secrets.get(field)
-                else None
+                field: cipher.decrypt(secrets[field], binding_of(doc, field)) if secrets.get(field) else None
                 for field in SECRET_FIELDS
             }
     return found
@@ -195,6 +195,8 @@ async def test_sigterm_stops_the_embedded_database_through_the_services_own_shut
 
 # --- work killed part way -------------------------------------------------------------------------
 
+GITHUB = HostEndpoint(GitProvider.GITHUB, "github.com", "https://github.com", "https://api.github.com")
+
 ROTATED_SECRETS = 2 * 600  # 600 integrations, each with an access and a refresh token
 
 
@@ -206,9 +208,12 @@ def seed_under_old_key(uri: str) -> list[ObjectId]:
         {
             "_id": oid,
             "owner": "alice",
+            "provider": "GITHUB",
+            "host": "github.com",
+            "apiUrl": "https://api.github.com",
             "account": {"login": f"user{i}"},
             "secrets": {
-                field: old.encrypt(expected_secret(i, field), record_id=str(oid), field=field)
+                field: old.encrypt(expected_secret(i, field), binding_for(str(oid), "alice", GITHUB, field))
                 for field in SECRET_FIELDS
             },
         }
@@ -232,7 +237,7 @@ def rotated_count(uri: str) -> int:
             i = int(doc["account"]["login"].removeprefix("user"))
             for field in SECRET_FIELDS:
                 ciphertext = doc["secrets"][field]
-                plain = cipher.decrypt(ciphertext, record_id=str(doc["_id"]), field=field)
+                plain = cipher.decrypt(ciphertext, binding_of(doc, field))
                 assert plain == expected_secret(i, field)
                 rotated += cipher.key_id_of(ciphertext) == "a"
     return rotated
@@ -269,7 +274,7 @@ def test_rotate_keys_killed_part_way_leaves_every_token_decryptable(tmp_path: Pa
             new_only = TokenCipher([RING[0]])  # the old key can now be removed
             for doc in client[DATABASE]["integrations"].find({}):
                 for field in SECRET_FIELDS:
-                    new_only.decrypt(doc["secrets"][field], record_id=str(doc["_id"]), field=field)
+                    new_only.decrypt(doc["secrets"][field], binding_of(doc, field))
     print(f"rotate-keys SIGKILLed 3 times: {progress[1:]} of {ROTATED_SECRETS} secrets re-encrypted")
     assert 0 < progress[1] < progress[2] < progress[3] < ROTATED_SECRETS, "each kill landed part way"
 

@@ -96,9 +96,7 @@ async def test_every_write_to_integrations_waits_for_a_majority_and_the_journal(
     assert current is not None
     lease_until = NOW + timedelta(seconds=30)
     assert await repo.take_refresh_lease(integration.id, current.version, "me", NOW, lease_until)
-    assert await repo.store_refreshed(
-        integration.id, "me", current.version, Credentials("ghu_d", "ghr_d"), NOW
-    )
+    assert await repo.store_refreshed(current, "me", current.version, Credentials("ghu_d", "ghr_d"), NOW)
     current = await repo.get("alice", integration.id)
     assert current is not None
     assert await repo.take_refresh_lease(integration.id, current.version, "me", NOW, lease_until)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from pymongo import AsyncMongoClient
 
-from app.domain.errors import CipherError
+from app.domain.errors import NeedsReconnectError
 from app.domain.models import (
     AuthMethod,
     Credentials,
@@ -134,7 +134,7 @@ async def test_tokens_are_stored_only_encrypted(repo: IntegrationRepository, dat
     raw = await database.db["integrations"].find_one({})
     assert raw is not None
     assert TOKEN not in repr(raw) and "ghr_refresh123456" not in repr(raw)
-    assert raw["secrets"]["accessToken"].startswith("enc:v1:a:")
+    assert raw["secrets"]["accessToken"].startswith("enc:v2:a:")
     found = await repo.get_with_credentials("alice", saved.integration.id)
     assert found is not None and found[1].refresh_token == "ghr_refresh123456"
 
@@ -151,7 +151,7 @@ async def test_ciphertext_copied_into_another_record_does_not_decrypt(
     collection = database.db["integrations"]
     stolen = (await collection.find_one({"accountId": "1"}))["secrets"]["accessToken"]  # type: ignore[index]
     await collection.update_one({"accountId": "2"}, {"$set": {"secrets.accessToken": stolen}})
-    with pytest.raises(CipherError):
+    with pytest.raises(NeedsReconnectError):
         await repo.get_with_credentials("alice", b.integration.id)
     assert (await repo.get_with_credentials("alice", a.integration.id)) is not None
 

@@ -16,6 +16,7 @@ from app.domain.models import (
     GitAccount,
     GitProvider,
     HostEndpoint,
+    Integration,
     IntegrationStatus,
     RepositoryAccess,
     TokenKind,
@@ -128,6 +129,12 @@ async def test_an_installation_is_noted_on_its_state_and_its_code_is_remembered(
 # --- refresh lease --------------------------------------------------------------------------------
 
 
+async def current(repo: IntegrationRepository, integration_id: str) -> Integration:
+    found = await repo.get("alice", integration_id)
+    assert found is not None
+    return found
+
+
 async def connected(repo: IntegrationRepository, credentials: Credentials = OLD) -> str:
     verified = VerifiedToken(
         token_kind=TokenKind.GITLAB_OAUTH,
@@ -194,7 +201,7 @@ async def test_the_holder_stores_the_new_pair_with_a_new_version_and_no_lease(
     integration_id = await connected(repo)
     await repo.take_refresh_lease(integration_id, 0, "h", NOW, NOW + timedelta(seconds=30))
 
-    stored = await repo.store_refreshed(integration_id, "h", 0, NEW, NOW)
+    stored = await repo.store_refreshed(await current(repo, integration_id), "h", 0, NEW, NOW)
 
     assert stored is not None
     integration, credentials = stored
@@ -207,9 +214,9 @@ async def test_the_holder_stores_the_new_pair_with_a_new_version_and_no_lease(
 async def test_a_pair_is_not_stored_over_a_newer_one(repo: IntegrationRepository) -> None:
     integration_id = await connected(repo)
     await repo.take_refresh_lease(integration_id, 0, "h", NOW, NOW + timedelta(seconds=30))
-    await repo.store_refreshed(integration_id, "h", 0, NEW, NOW)
+    await repo.store_refreshed(await current(repo, integration_id), "h", 0, NEW, NOW)
 
-    assert await repo.store_refreshed(integration_id, "h", 0, OLD, NOW) is None
+    assert await repo.store_refreshed(await current(repo, integration_id), "h", 0, OLD, NOW) is None
     view = await repo.get_for_refresh("alice", integration_id)
     assert view is not None and view.credentials == NEW
 
@@ -233,7 +240,7 @@ async def test_the_login_end_is_kept_with_the_pair(repo: IntegrationRepository) 
     renewed = replace(NEW, refresh_expires_at=NOW + timedelta(days=180))
     await repo.take_refresh_lease(integration_id, 0, "h", NOW, NOW + timedelta(seconds=30))
 
-    await repo.store_refreshed(integration_id, "h", 0, renewed, NOW)
+    await repo.store_refreshed(await current(repo, integration_id), "h", 0, renewed, NOW)
 
     view = await repo.get_for_refresh("alice", integration_id)
     assert view is not None and view.credentials == renewed
