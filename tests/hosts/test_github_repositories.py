@@ -414,9 +414,13 @@ def test_the_sso_header_is_read_strictly(header: str, hidden: tuple[str, ...]) -
 def test_admin_rights_come_from_permissions_admin() -> None:
     recorded = load("github", "user-repos.page1.codecov-2020.json")["response"]["body"][0]
     assert recorded["permissions"]["admin"] is True
-    admin = parse_repository(recorded)
-    writer = parse_repository({**recorded, "permissions": {"admin": False, "push": True, "pull": True}})
-    unknown = parse_repository({k: v for k, v in recorded.items() if k != "permissions"})
+    admin = parse_repository(recorded, "https://github.com")
+    writer = parse_repository(
+        {**recorded, "permissions": {"admin": False, "push": True, "pull": True}}, "https://github.com"
+    )
+    unknown = parse_repository(
+        {k: v for k, v in recorded.items() if k != "permissions"}, "https://github.com"
+    )
     assert admin is not None and admin.viewer_can_administer is True
     assert writer is not None and writer.viewer_can_administer is False
     assert unknown is not None and unknown.viewer_can_administer is False

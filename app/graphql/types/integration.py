@@ -7,6 +7,7 @@ from datetime import datetime
 import strawberry
 
 from app.domain import models
+from app.domain.urls import checked_link, link_on_host
 from app.graphql.context import Info
 from app.graphql.permissions import IsAuthenticated
 from app.graphql.types.node import Node, to_global_id
@@ -81,6 +82,7 @@ class IntegrationType(Node):
     @classmethod
     def from_domain(cls, integration: models.Integration) -> IntegrationType:
         account = integration.account
+        web = integration.endpoint.web_url  # links must point there (the URL rule, app.domain.urls)
         return cls(
             id=to_global_id("Integration", integration.id),
             provider=integration.provider,
@@ -90,8 +92,8 @@ class IntegrationType(Node):
             account=GitAccount(
                 login=account.login,
                 name=account.name,
-                avatar_url=account.avatar_url,
-                url=account.url,
+                avatar_url=checked_link(account.avatar_url),
+                url=link_on_host(account.url, web, account.login),
                 bot=account.bot,
             ),
             repository_access=integration.repository_access,
@@ -101,7 +103,7 @@ class IntegrationType(Node):
             expires_at=integration.expires_at,
             created_at=integration.created_at,
             last_verified_at=integration.last_verified_at,
-            manage_access_url=integration.manage_access_url,
+            manage_access_url=checked_link(integration.manage_access_url, host=web),
             reconnect_by=integration.reconnect_by,
             domain=integration,
         )

@@ -13,6 +13,7 @@ from datetime import datetime
 import strawberry
 
 from app.domain import models
+from app.domain.urls import checked_link, link_on_host
 from app.graphql.context import Info
 from app.graphql.loaders import ListingKey
 from app.graphql.permissions import IsAuthenticated
@@ -55,11 +56,12 @@ class AccessNotice:
     )
 
     @classmethod
-    def from_domain(cls, notice: models.AccessNotice) -> AccessNotice:
+    def from_domain(cls, notice: models.AccessNotice, web: str) -> AccessNotice:
+        """``web``: the integration's host, where the notice's page must be (the URL rule)."""
         return cls(
             reason=AccessNoticeReason(notice.reason.value),
             message=notice.message,
-            url=notice.url,
+            url=checked_link(notice.url, host=web),
             organizations=list(notice.organizations),
         )
 
@@ -114,8 +116,9 @@ class RepositoryType(Node):
             archived=repo.archived,
             fork=repo.fork,
             default_branch=repo.default_branch,
-            web_url=repo.web_url,
-            clone_url=repo.clone_url,
+            # The URL rule again, for listings stored before it (app.domain.urls).
+            web_url=link_on_host(repo.web_url, integration.endpoint.web_url, repo.full_name),
+            clone_url=link_on_host(repo.clone_url, integration.endpoint.web_url, f"{repo.full_name}.git"),
             pushed_at=repo.pushed_at,
             viewer_can_administer=repo.viewer_can_administer,
             integration=integration,
@@ -161,9 +164,9 @@ class RepositoryConnection:
             ),
             total_count=page.total_count,
             repository_access=found.repository_access,
-            manage_access_url=found.manage_access_url,
+            manage_access_url=checked_link(found.manage_access_url, host=integration.endpoint.web_url),
             fetched_at=found.fetched_at,
-            notices=[AccessNotice.from_domain(n) for n in found.notices],
+            notices=[AccessNotice.from_domain(n, integration.endpoint.web_url) for n in found.notices],
         )
 
 

@@ -183,7 +183,7 @@ class GitHubHost:
         response = await scope.http.get(scope.base)
         if response.status_code != 200:
             raise scope.refusal(response, doing="read the repository", permission="metadata:read")
-        entry = repositories.parse_repository_entry(json_body(response, scope.http.host))
+        entry = repositories.parse_repository_entry(json_body(response, scope.http.host), self._web)
         if entry is None:
             raise NotFoundError(REPOSITORY_GONE)
         return LinkTarget(entry.repository, can_administer=entry.admin, required_role="admin")

@@ -133,7 +133,8 @@ def _entries(session: Session) -> Callable[[Any], list[RepositoryEntry]]:
     def parse(body: Any) -> list[RepositoryEntry]:
         if not isinstance(body, list):
             raise ProviderUnavailableError(messages.unexpected_body(session.host, "repository list"))
-        return [entry for entry in map(parse_repository_entry, body) if entry is not None]
+        entries = (parse_repository_entry(raw, session.web) for raw in body)
+        return [entry for entry in entries if entry is not None]
 
     return parse
 

@@ -24,6 +24,7 @@ since"): each page keeps the organizations it names, and the listing carries an
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -42,6 +43,7 @@ from app.domain.models import (
     RepositoryAccess,
     TokenKind,
 )
+from app.domain.urls import link_on_host
 from app.hosts.base import Listing
 from app.hosts.github import messages
 from app.hosts.github.installations import PATH as INSTALLATIONS
@@ -150,7 +152,8 @@ async def list_repositories(
         params: dict[str, str | int] = {"sort": "full_name"}
         if integration.token_kind is not TokenKind.GITHUB_FINE_GRAINED:
             params["affiliation"] = AFFILIATION
-        result = await paginator.walk(USER_REPOS, params, parse_repository_list, before)
+        parse = functools.partial(parse_repository_list, web=integration.endpoint.web_url)
+        result = await paginator.walk(USER_REPOS, params, parse, before)
         listing = Listing(pages=tuple(result.pages), complete=result.complete)
     notices = listing_notices(listing.pages, complete=listing.complete, sso_url=sso_url)
     return replace(listing, notices=notices)
@@ -178,7 +181,8 @@ async def _installations_listing(
     async def repositories_of(installation_id: str) -> list[PageRecord]:
         stream = f"{INSTALLATIONS}/{quote(installation_id, safe='')}/repositories"
         try:
-            return await walk(stream, _parse_installation_repositories)
+            parse = functools.partial(_parse_installation_repositories, web=integration.endpoint.web_url)
+            return await walk(stream, parse)
         except NotFoundAtHost:
             logger.info("github: installation %s is gone; skipping it", installation_id)
             return []
@@ -209,27 +213,27 @@ def _parse_installations(body: Any) -> PageContent:
     return PageContent(references=tuple(i.id for i in parse_installations(body)))
 
 
-def _parse_installation_repositories(body: Any) -> PageContent:
+def _parse_installation_repositories(body: Any, *, web: str) -> PageContent:
     repositories = body.get("repositories") if isinstance(body, dict) else None
     if not isinstance(repositories, list):
         raise ProviderUnavailableError("GitHub answered with an unexpected repository list; try again later.")
     selection = body.get("repository_selection")
     # ``references`` of an installation's pages hold its repository selection ("all" | "selected").
     return PageContent(
-        repositories=_parse_all(repositories),
+        repositories=_parse_all(repositories, web),
         references=(selection,) if isinstance(selection, str) else (),
     )
 
 
-def parse_repository_list(body: Any) -> PageContent:
-    """One page of ``/user/repos``."""
+def parse_repository_list(body: Any, *, web: str) -> PageContent:
+    """One page of ``/user/repos`` of the GitHub at ``web``."""
     if not isinstance(body, list):
         raise ProviderUnavailableError("GitHub answered with an unexpected repository list; try again later.")
-    return PageContent(repositories=_parse_all(body))
+    return PageContent(repositories=_parse_all(body, web))
 
 
-def _parse_all(items: Sequence[Any]) -> tuple[Repository, ...]:
-    return tuple(repo for repo in map(parse_repository, items) if repo is not None)
+def _parse_all(items: Sequence[Any], web: str) -> tuple[Repository, ...]:
+    return tuple(repo for repo in (parse_repository(item, web) for item in items) if repo is not None)
 
 
 @dataclass(frozen=True)
@@ -241,14 +245,19 @@ class RepositoryEntry:
     admin: bool  # the token's user administers it (``permissions.admin``)
 
 
-def parse_repository(raw: Any) -> Repository | None:
-    """A ``Repository`` from GitHub's JSON; None for an entry without the fields a picker needs."""
-    entry = parse_repository_entry(raw)
+def parse_repository(raw: Any, web: str) -> Repository | None:
+    """A ``Repository`` from the JSON of the GitHub at ``web``; None for an entry without the fields a
+    picker needs."""
+    entry = parse_repository_entry(raw, web)
     return entry.repository if entry is not None else None
 
 
-def parse_repository_entry(raw: Any) -> RepositoryEntry | None:
-    """The one parser of GitHub's repository JSON (lists, single repositories, installation lists)."""
+def parse_repository_entry(raw: Any, web: str) -> RepositoryEntry | None:
+    """The one parser of GitHub's repository JSON (lists, single repositories, installation lists).
+
+    ``web``: the integration's GitHub (``GITHUB_URL``); its links must point there (the URL rule,
+    ``app.domain.urls``).
+    """
     if not isinstance(raw, dict):
         return None
     full_name, name = raw.get("full_name"), raw.get("name")
@@ -268,8 +277,8 @@ def parse_repository_entry(raw: Any) -> RepositoryEntry | None:
         full_name=str(full_name),
         owner=login if isinstance(login, str) and login else str(full_name).split("/")[0],
         private=bool(raw.get("private")),
-        web_url=str(web_url),
-        clone_url=str(clone_url),
+        web_url=link_on_host(web_url, web, str(full_name)),
+        clone_url=link_on_host(clone_url, web, f"{full_name}.git"),
         default_branch=default_branch if isinstance(default_branch, str) and default_branch else None,
         pushed_at=parse_timestamp(raw.get("pushed_at")),
         archived=bool(raw.get("archived")),

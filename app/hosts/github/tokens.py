@@ -24,6 +24,7 @@ import httpx
 
 from app.domain.errors import InvalidTokenError, MissingPermissionsError, ProviderUnavailableError
 from app.domain.models import GitAccount, RepositoryAccess, TokenKind, TokenResource, VerifiedToken
+from app.domain.urls import checked_link, link_on_host
 from app.hosts.github import messages
 from app.hosts.github.constants import (
     CLASSIC_PREFIX,
@@ -113,8 +114,9 @@ async def read_user(session: Session, token: str) -> User:
         id=str(body["id"]),
         login=body["login"],
         name=_str_or_none(body.get("name")),
-        avatar_url=_str_or_none(body.get("avatar_url")),
-        url=_str_or_none(body.get("html_url")),
+        # Links must be http(s), the profile on this GitHub (the URL rule, app.domain.urls).
+        avatar_url=checked_link(body.get("avatar_url")),
+        url=link_on_host(body.get("html_url"), session.web, body["login"]),
     )
     scopes_header = response.headers.get("x-oauth-scopes")
     return User(
@@ -207,9 +209,7 @@ async def _user_installations(session: Session) -> list[Installation]:
 
 def _settings_page(installation: Installation, web: str) -> str:
     # Shown to the user as a link: only ever one on this GitHub.
-    if installation.html_url and installation.html_url.startswith(f"{web}/"):
-        return installation.html_url
-    return f"{web}/settings/installations/{installation.id}"
+    return link_on_host(installation.html_url, web, f"settings/installations/{installation.id}")
 
 
 # --- expiry ------------------------------------------------------------------------------------

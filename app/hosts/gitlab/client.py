@@ -136,7 +136,7 @@ class GitLabHost:
         if response.status_code != 200:
             raise scope.refusal(response, doing="read the project")
         body = json_body(response, scope.http.host)
-        repository = repositories.parse_project(body, listed_as_maintainer=False)
+        repository = repositories.parse_project(body, self._web_url, listed_as_maintainer=False)
         if repository is None:
             raise NotFoundError(messages.PROJECT_GONE)
         # When GitLab names no level (access inherited in a way it does not report), the hook request

@@ -24,6 +24,7 @@ is inherited, then the listing's filter is all there is to go by).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -32,6 +33,7 @@ import httpx
 
 from app.domain.errors import NeedsReconnectError, ProviderUnavailableError
 from app.domain.models import AccessNotice, Integration, Repository, TokenKind
+from app.domain.urls import link_on_host
 from app.hosts.base import Listing
 from app.hosts.gitlab import messages
 from app.hosts.gitlab.constants import MAINTAINER
@@ -87,7 +89,7 @@ async def list_repositories(
     before = previous.pages if previous else ()
     stream, params = listing_stream(integration)
     if integration.token_kind is TokenKind.GITLAB_PROJECT and not params:
-        page = await _single_project(paginator, stream, before)
+        page = await _single_project(paginator, stream, before, integration.endpoint.web_url)
         if search and not _matches(page, search):
             page = PageRecord(
                 stream=page.stream, number=1, etag=page.etag, repositories=(), fetched=page.fetched
@@ -96,7 +98,8 @@ async def list_repositories(
     if search:
         params["search"] = search
         params["search_namespaces"] = "true"
-    result = await paginator.walk(stream, params, parse_project_list, before)
+    parse = functools.partial(parse_project_list, web=integration.endpoint.web_url)
+    result = await paginator.walk(stream, params, parse, before)
     notices: tuple[AccessNotice, ...] = ()
     if not result.complete:
         listed = len({r.id for page in result.pages for r in page.repositories})
@@ -104,12 +107,14 @@ async def list_repositories(
     return Listing(pages=tuple(result.pages), complete=result.complete, notices=notices)
 
 
-async def _single_project(paginator: Paginator, stream: str, before: tuple[PageRecord, ...]) -> PageRecord:
+async def _single_project(
+    paginator: Paginator, stream: str, before: tuple[PageRecord, ...], web: str
+) -> PageRecord:
     stored = next((p for p in before if p.stream == stream and p.number == 1), None)
     response = await paginator.get(stream, {}, stored.etag if stored else None)
     if response.status_code == 304 and stored is not None:
         return PageRecord(stream, 1, stored.etag, stored.repositories, fetched=False)
-    repo = parse_project(json_body(response, paginator.host), listed_as_maintainer=False)
+    repo = parse_project(json_body(response, paginator.host), web, listed_as_maintainer=False)
     return PageRecord(stream, 1, response.headers.get("etag"), (repo,) if repo else ())
 
 
@@ -118,11 +123,11 @@ def _matches(page: PageRecord, search: str) -> bool:
     return any(needle in r.name.casefold() or needle in r.full_name.casefold() for r in page.repositories)
 
 
-def parse_project_list(body: Any) -> PageContent:
+def parse_project_list(body: Any, *, web: str) -> PageContent:
     """One page of a project list asked for with ``min_access_level=40`` (Maintainer or higher)."""
     if not isinstance(body, list):
         raise ProviderUnavailableError("GitLab answered with an unexpected project list; try again later.")
-    projects = (parse_project(raw, listed_as_maintainer=True) for raw in body)
+    projects = (parse_project(raw, web, listed_as_maintainer=True) for raw in body)
     return PageContent(repositories=tuple(r for r in projects if r is not None))
 
 
@@ -140,7 +145,7 @@ def access_level(raw: Mapping[str, Any]) -> int | None:
     return max(levels, default=None)
 
 
-def parse_project(raw: Any, *, listed_as_maintainer: bool) -> Repository | None:
+def parse_project(raw: Any, web: str, *, listed_as_maintainer: bool) -> Repository | None:
     """A ``Repository`` from GitLab's project JSON; None for an entry without the fields a picker needs.
 
     ``listed_as_maintainer``: the project came from a list filtered by ``min_access_level=40``.
@@ -162,8 +167,9 @@ def parse_project(raw: Any, *, listed_as_maintainer: bool) -> Repository | None:
         owner=owner if isinstance(owner, str) and owner else str(path).rpartition("/")[0],
         # "internal" projects are visible to every signed-in user of the instance, not the public.
         private=raw.get("visibility") != "public",
-        web_url=str(web_url),
-        clone_url=str(clone_url),
+        # Links must point at the integration's instance (``web``): the URL rule, app.domain.urls.
+        web_url=link_on_host(web_url, web, str(path)),
+        clone_url=link_on_host(clone_url, web, f"{path}.git"),
         default_branch=default_branch if isinstance(default_branch, str) and default_branch else None,
         # GitLab has no push time on projects; last activity (pushes included) is the closest.
         pushed_at=parse_timestamp(raw.get("last_activity_at")),

@@ -26,6 +26,7 @@ from app.domain.errors import (
     ProviderUnavailableError,
 )
 from app.domain.models import GitAccount, RepositoryAccess, TokenKind, TokenResource, VerifiedToken
+from app.domain.urls import checked_link, link_on_host
 from app.hosts.gitlab import messages
 from app.hosts.gitlab.constants import GUEST, MAINTAINER, MAX_TOKEN_LENGTH, REQUIRED_SCOPES
 from app.hosts.gitlab.roles import (
@@ -195,8 +196,9 @@ class TokenCheck:
             id=str(body["id"]),
             login=str(body["username"]),
             name=body.get("name"),
-            avatar_url=body.get("avatar_url"),
-            url=body.get("web_url"),
+            # Links must be http(s), the profile on this instance (the URL rule, app.domain.urls).
+            avatar_url=checked_link(body.get("avatar_url")),
+            url=link_on_host(body.get("web_url"), self._web, str(body["username"])),
             bot=bool(body.get("bot")),
         )
 
@@ -290,7 +292,12 @@ class TokenCheck:
         if entry is None:
             return None, None
         resource = TokenResource(kind=scope, ids=(entry.id,), path=entry.path)
-        manage_url = f"{entry.web_url.rstrip('/')}/-/settings/access_tokens" if entry.web_url else None
+        home = (
+            link_on_host(entry.web_url, self._web, entry.path)
+            if entry.path
+            else checked_link(entry.web_url, host=self._web)
+        )
+        manage_url = f"{home.rstrip('/')}/-/settings/access_tokens" if home else None
         return resource, manage_url
 
     async def _fetch_resource(self, scope: str, resource_id: str) -> Membership | None:
