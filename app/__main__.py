@@ -73,8 +73,10 @@ def serve(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
+    from app.composition import Seams
     from app.main import create_app
-    from app.metrics import MULTIPROCESS_VARIABLE, prepare_multiprocess_directory
+    from app.metrics import MULTIPROCESS_VARIABLE, Metrics, prepare_multiprocess_directory, shared_registry
+    from app.metrics_listener import metrics_listener
     from app.storage.mongo import EmbeddedMongo, embedded_storage_path
 
     with contextlib.ExitStack() as stack:
@@ -93,6 +95,22 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
             prepare_multiprocess_directory(metrics_dir)
         host = args.host or settings.host
         port = args.port or settings.port
+        if settings.production and settings.metrics_port is None:
+            print(
+                "serve: /metrics is not served (production serves it only on METRICS_PORT)", file=sys.stderr
+            )
+        # One worker: the listener exposes its registry; several: what they all write to the directory.
+        metrics = Metrics()
+        if settings.metrics_port is not None:
+            registry = metrics.exposed_registry() if metrics_dir is None else shared_registry(metrics_dir)
+            try:
+                stack.enter_context(metrics_listener(host, settings.metrics_port, registry))
+            except OSError as exc:
+                print(
+                    f"serve: cannot listen on {host}:{settings.metrics_port} (METRICS_PORT): {exc.strerror or exc}",
+                    file=sys.stderr,
+                )
+                raise SystemExit(3) from None
         if args.workers > 1:
             from uvicorn.supervisors import Multiprocess
 
@@ -118,7 +136,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> None:
         else:
             print(f"GraphiQL: http://{host}:{port}/graphql", file=sys.stderr)
             uvicorn.run(
-                create_app(settings),
+                create_app(settings, Seams(metrics=metrics)),
                 host=host,
                 port=port,
                 log_config=None,

@@ -121,7 +121,8 @@ def create_app(settings: Settings, seams: Seams | None = None) -> Starlette:
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/metrics", metrics),
+            # Production: only on METRICS_PORT (app.metrics_listener), never next to the API.
+            *([] if settings.production else [Route("/metrics", metrics)]),
             Route("/oauth/callback", oauth_callback_endpoint, methods=["GET"]),
             Route(
                 "/webhooks/{provider}/{link_id}", webhook, methods=["POST"], max_body_size=MAX_DELIVERY_BYTES

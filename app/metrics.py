@@ -23,8 +23,9 @@ Prometheus text format.
 - ``outcome`` (GraphQL): ``ok``, or the sorted ``extensions.code`` of its errors joined by ``,``
   (``UNAUTHENTICATED``, ``NOT_FOUND``, ``GRAPHQL_ERROR`` for a syntax or validation error, ...).
   A mutation answering with an error member of its union is ``ok``: the connect counter tells those.
-- ``host``: the host key (``github.com``, ``gitlab.example.com``, ``gitlab.example.com/gitlab``); the
-  configured hosts always, user-entered ones up to 50 distinct, then ``other``.
+- ``host``: the host key of a configured host (``GITHUB_URL``, ``GITLAB_URL``: ``github.com``,
+  ``gitlab.example.com/gitlab``); every host a user typed is ``other`` (its name is the user's
+  business, and the scrape must not list the self-managed instances of the platform's customers).
 - ``endpoint``: a fixed family derived from the path, never the path itself (it holds owner and
   repository names): ``user``, ``user_repos``, ``installations``, ``repos``, ``branches``,
   ``projects``, ``groups``, ``personal_access_tokens``, ``oauth``, ``other``.
@@ -150,7 +151,6 @@ OPERATION_NAME_LENGTH = 64
 OPERATION_NAME_LIMIT = 200
 HOST = r"[a-z0-9][a-z0-9.\-:/_\[\]]*"  # host keys: name, maybe a port and a path
 HOST_LENGTH = 100
-HOST_LIMIT = 50
 
 
 class Metrics:
@@ -169,7 +169,8 @@ class Metrics:
         )
         self.outcome_label = BoundedLabel(limit=100, max_length=120, pattern=r"ok|[A-Z_]+(,[A-Z_]+)*")
         self.result_label = BoundedLabel(limit=50, max_length=40, pattern=r"connected|[A-Z_]+")
-        self.host_label = BoundedLabel(limit=HOST_LIMIT, max_length=HOST_LENGTH, pattern=HOST)
+        # Only the configured hosts (allow_hosts) by name: limit 0 makes every other one "other".
+        self.host_label = BoundedLabel(limit=0, max_length=HOST_LENGTH, pattern=HOST)
         registry = self.registry
         self._graphql_requests = Counter(
             "git_integrations_graphql_requests_total",
@@ -301,12 +302,19 @@ class Metrics:
         Prometheus text format 0.0.4 unless the scraper asks for OpenMetrics or a later text format.
         """
         encoder, content_type = choose_encoder(accept or "")
+        return encoder(self.exposed_registry()), content_type
+
+    def exposed_registry(self) -> CollectorRegistry:
+        """What a scrape reads: this registry, or every process's numbers in multiprocess mode."""
         directory = multiprocess_directory()
-        if directory is None:
-            return encoder(self.registry), content_type
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
-        return encoder(registry), content_type
+        return self.registry if directory is None else shared_registry(directory)
+
+
+def shared_registry(directory: Path) -> CollectorRegistry:
+    """The numbers every worker process wrote to ``directory`` (``PROMETHEUS_MULTIPROC_DIR``)."""
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
+    return registry
 
 
 def error_code(exc: BaseException) -> str:

@@ -86,6 +86,7 @@ KNOWN_VARIABLES: frozenset[str] = frozenset(
         "LOG_LEVEL",
         "HTTP_TIMEOUT_SECONDS",
         "PROMETHEUS_MULTIPROC_DIR",
+        "METRICS_PORT",
         "MAX_INTEGRATIONS_PER_USER",
         "MAX_UPSTREAM_WORK_PER_REQUEST",
         "MAX_CONCURRENT_UPSTREAM_PER_USER",
@@ -188,6 +189,8 @@ class Settings:
     prometheus_multiproc_dir: Path | None = None
     # Where spans go (app.tracing): empty, no tracing.
     traces_exporters: tuple[str, ...] = ()
+    # /metrics on a listener of its own (app.metrics_listener); production serves it only there.
+    metrics_port: int | None = None
     generated_secrets: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -233,6 +236,7 @@ class Settings:
             log_level=env.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", upper=True),
             http_timeout_seconds=env.number("HTTP_TIMEOUT_SECONDS", 10.0, minimum=0.1, maximum=300.0),
             prometheus_multiproc_dir=env.directory("PROMETHEUS_MULTIPROC_DIR"),
+            metrics_port=env.integer_or_none("METRICS_PORT", minimum=1, maximum=65535),
             max_integrations_per_user=env.integer("MAX_INTEGRATIONS_PER_USER", 50, minimum=1, maximum=10_000),
             max_upstream_work_per_request=env.integer(
                 "MAX_UPSTREAM_WORK_PER_REQUEST", 60, minimum=1, maximum=100_000
@@ -244,6 +248,8 @@ class Settings:
         )
         if settings.auth_jwt_secret and settings.auth_jwks_url:
             raise ConfigurationError("AUTH_JWT_SECRET and AUTH_JWKS_URL: set one of them, not both")
+        if settings.metrics_port is not None and settings.metrics_port == settings.port:
+            raise ConfigurationError(f"METRICS_PORT: must differ from PORT ({settings.port})")
         if settings.auth_jwks_url and not (settings.auth_issuer and settings.auth_audience):
             raise ConfigurationError("AUTH_ISSUER and AUTH_AUDIENCE must be set together with AUTH_JWKS_URL")
         if not is_dotcom(settings.github_url) and is_dotcom(settings.github_api_url):
@@ -392,6 +398,11 @@ class _Env:
         if not minimum <= number <= maximum:
             raise ConfigurationError(f"{name}: must be between {minimum} and {maximum}, not {number}")
         return number
+
+    def integer_or_none(self, name: str, *, minimum: int, maximum: int) -> int | None:
+        return (
+            None if self.optional(name) is None else self.integer(name, 0, minimum=minimum, maximum=maximum)
+        )
 
     def number(self, name: str, default: float, *, minimum: float, maximum: float) -> float:
         value = self.optional(name)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
@@ -177,3 +177,53 @@ def test_the_page_loads_only_vendored_files_whose_digests_it_pins() -> None:
             assert integrity == f"sha384-{digest}", path
     for package in ("react", "react-dom", "js-cookie", "graphiql", "plugin-explorer"):
         assert (GRAPHIQL_DIR / package / "LICENSE").is_file(), package
+
+
+@pytest.mark.uvicorn
+def test_graphiql_neither_reads_headers_from_its_url_nor_writes_variables_into_it(
+    served: str, settings: Settings
+) -> None:
+    """Issue 11, item 7. Strawberry's page took ``?headers=`` from the address bar (a link could put
+    someone else's JWT into a developer's GraphiQL, so that what they connect lands on that account)
+    and wrote every edit of the variables into it (a pasted token in the URL, the history, a Referer).
+    """
+    planted = token_for(settings, "mallory")
+    link = f"{served}/graphql?" + urlencode(
+        {
+            "headers": json.dumps({"Authorization": f"Bearer {planted}"}),
+            "variables": json.dumps({"planted": True}),
+            "q": "{ integrations { id } }",
+        }
+    )
+    secret = "ghp_" + "S" * 36
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        try:
+            page.goto(link)
+            page.wait_for_selector(".graphiql-query-editor .CodeMirror", timeout=30_000)
+            entries = page.evaluate("window.history.length")
+            page.get_by_role("button", name="Headers", exact=True).click()
+            headers_editor = ".graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror"
+            shown_headers = editor_value(page, headers_editor)
+            page.get_by_role("button", name="Variables", exact=True).click()
+            variables_editor = ".graphiql-editor-tool .graphiql-editor:not(.hidden) .CodeMirror"
+            shown_variables = editor_value(page, variables_editor)
+
+            page.locator(variables_editor).click()
+            page.keyboard.insert_text(json.dumps({"input": {"provider": "GITHUB", "token": secret}}))
+            page.locator(".graphiql-query-editor .CodeMirror").click()
+            page.keyboard.press("Control+A")
+            page.keyboard.insert_text(
+                "mutation($input: ConnectGitTokenInput!) { connectGitToken(input: $input) { __typename } }"
+            )
+            address = page.url
+            entries_after = page.evaluate("window.history.length")
+        finally:
+            browser.close()
+
+    assert planted not in shown_headers and "Authorization" not in shown_headers
+    assert "planted" not in shown_variables
+    assert address == link, "the address bar was left as it was"
+    assert secret not in address
+    assert entries_after == entries, "no entry was added to the history either"

@@ -208,7 +208,7 @@ async def test_a_host_that_cannot_be_reached_counts_each_attempt_as_an_error(
     )
 
 
-async def test_a_self_hosted_gitlab_is_labelled_by_its_host_and_the_endpoint_family_not_the_path(
+async def test_a_host_a_user_typed_is_labelled_other_and_its_path_never_appears(
     api: GraphQLTestClient, hosts: respx.MockRouter
 ) -> None:
     hosts.get("https://gitlab.example.com/api/v4/personal_access_tokens/self").respond(
@@ -220,8 +220,10 @@ async def test_a_self_hosted_gitlab_is_labelled_by_its_host_and_the_endpoint_fam
 
     assert result["__typename"] == "InvalidTokenError"
     after = await scrape(api.http)
-    labels = {"host": "gitlab.example.com", "endpoint": "personal_access_tokens", "status": "401"}
+    # Only configured hosts are named (issue 11, item 7): a user's own instance is "other".
+    labels = {"host": "other", "endpoint": "personal_access_tokens", "status": "401"}
     assert after.moved(before, UPSTREAM, **labels) == 1
+    assert "gitlab.example.com" not in after.text
     assert (
         after.moved(
             before,

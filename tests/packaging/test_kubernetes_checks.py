@@ -413,6 +413,13 @@ def test_only_the_platform_reaches_the_api_port_and_nothing_reaches_the_key_rota
         assert not cluster.reachable_from(pod_in(namespace, "10.244.6.6", app="any"), 8000), namespace
     assert not cluster.reachable_from(outside("140.82.112.3"), 8000)
     assert not cluster.reachable_from(gateway, 8000, kind="CronJob")
+    # The metrics port (METRICS_PORT, /metrics only there in production): the monitoring namespace alone.
+    scraper = pod_in("monitoring", "10.244.7.7", app="prometheus")
+    assert cluster.reachable_from(scraper, 9090)
+    assert not cluster.reachable_from(scraper, 8000)
+    for namespace in ("platform", NAMESPACE, "default"):
+        assert not cluster.reachable_from(pod_in(namespace, "10.244.6.6", app="any"), 9090), namespace
+    assert not cluster.reachable_from(outside("140.82.112.3"), 9090)
 
 
 def test_the_parameters_and_the_components_open_exactly_what_they_name(adapted: list[dict[str, Any]]) -> None:

@@ -228,8 +228,10 @@ def test_the_manifests_environment_passes_the_start_up_checks_and_the_placeholde
     assert settings.auth_jwt_secret is not None
     assert "retryWrites=true" in example_secret["stringData"]["MONGODB_URI"]
     assert "w=majority" in example_secret["stringData"]["MONGODB_URI"]
-    (port,) = container["ports"]
-    assert settings.port == port["containerPort"] == 8000
+    ports = {port["name"]: port["containerPort"] for port in container["ports"]}
+    assert settings.port == ports["http"] == 8000
+    # /metrics only on its own port in production (issue 11, item 7): the one the container exposes.
+    assert settings.metrics_port == ports["metrics"] == 9090
 
     example = tmp_path / "example"
     example.mkdir()

@@ -1,6 +1,6 @@
 // Strawberry's GraphiQL boot script (strawberry/static/graphiql.html, strawberry-graphql 0.341),
 // moved out of the HTML so that the page runs under `script-src 'self'`. Changed: the welcome
-// text says how to authenticate; everything else is Strawberry's.
+// text says how to authenticate, and nothing is read from or written to the page's URL (below).
 const EXAMPLE_QUERY = `# GraphiQL for the Git integrations service
 #
 # Every operation needs a caller. Open the Headers tab below and paste
@@ -19,35 +19,13 @@ const EXAMPLE_QUERY = `# GraphiQL for the Git integrations service
 #
 `;
 
-// Parse URL parameters for sharing queries
-const parameters = {};
+// Strawberry's page reads the query, the variables and the *headers* from the address bar and writes
+// every edit back into it (for sharing links). Here the address bar is left alone, both ways: a link
+// must not be able to put an Authorization header (someone else's JWT) into a developer's GraphiQL,
+// and variables (a pasted access token, say) must not land in the URL, the browser history or a
+// Referer. GraphiQL keeps the editors in this origin's localStorage instead.
 
-for (const entry of window.location.search.slice(1).split("&")) {
-  const eq = entry.indexOf("=");
-  if (eq >= 0) {
-    parameters[decodeURIComponent(entry.slice(0, eq))] = decodeURIComponent(
-      entry.slice(eq + 1),
-    );
-  }
-}
-
-function updateURL(data) {
-  Object.assign(parameters, data);
-
-  const newSearch =
-    "?" +
-    Object.keys(parameters)
-      .filter(function (key) {
-        return Boolean(parameters[key]);
-      })
-      .map(function (key) {
-        return encodeURIComponent(key) + "=" + encodeURIComponent(parameters[key]);
-      })
-      .join("&");
-  history.replaceState(null, null, newSearch);
-}
-
-const fetchURL = window.location.href.split("?")[0];
+const fetchURL = window.location.origin + window.location.pathname;
 
 function httpUrlToWebSockeUrl(url) {
   const parsedURL = new URL(url);
@@ -73,22 +51,10 @@ const fetcher = GraphiQL.createFetcher({
 });
 
 function GraphiQLWithExplorer() {
-  const [query, setQuery] = React.useState(parameters.q || EXAMPLE_QUERY);
-  const [variables, setVariables] = React.useState(parameters.variables);
-  const [headers, setHeaders] = React.useState(parameters.headers);
+  const [query, setQuery] = React.useState(EXAMPLE_QUERY);
 
   function onEditQuery(newQuery) {
     setQuery(newQuery);
-    updateURL({ q: newQuery });
-  }
-
-  function onEditVariables(newVariables) {
-    setVariables(newVariables);
-    updateURL({ variables: newVariables });
-  }
-
-  function onEditHeaders(newHeaders) {
-    setHeaders(newHeaders);
   }
 
   const explorerPlugin = GraphiQLPluginExplorer.explorerPlugin();
@@ -98,11 +64,7 @@ function GraphiQLWithExplorer() {
     defaultEditorToolsVisibility: true,
     plugins: [explorerPlugin],
     query: query,
-    variables: variables,
-    headers: headers,
     onEditQuery: onEditQuery,
-    onEditVariables: onEditVariables,
-    onEditHeaders: onEditHeaders,
     inputValueDeprecation: true,
     isHeadersEditorEnabled: true,
     shouldPersistHeaders: true,
