@@ -402,24 +402,32 @@ def test_inside_the_cluster_the_pods_reach_dns_and_mongodb_only(
     assert not cluster.may_reach(outside("10.0.0.12"), 10250, kind=kind)
 
 
-def test_only_the_platform_reaches_the_api_port_and_nothing_reaches_the_key_rotation(
+def metrics_port(resources: list[dict[str, Any]]) -> int:
+    """METRICS_PORT as the ConfigMap sets it, which must be the Deployment's `metrics` port."""
+    (config_map,) = by_kind(resources, "ConfigMap")
+    port = int(config_map["data"]["METRICS_PORT"])
+    _, named = Cluster(resources).pod("Deployment")
+    assert named == {"http": 8000, "metrics": port}
+    return port
+
+
+def test_only_the_platform_reaches_the_api_port_and_only_monitoring_the_metrics_port(
     shipped: list[dict[str, Any]],
 ) -> None:
     cluster = Cluster(shipped)
+    metrics = metrics_port(shipped)
     gateway = pod_in("platform", "10.244.5.5", app="gateway")
-    assert cluster.reachable_from(gateway, 8000)
-    assert not cluster.reachable_from(gateway, 9999)
-    for namespace in ("monitoring", NAMESPACE, "default", "kube-system"):
-        assert not cluster.reachable_from(pod_in(namespace, "10.244.6.6", app="any"), 8000), namespace
-    assert not cluster.reachable_from(outside("140.82.112.3"), 8000)
-    assert not cluster.reachable_from(gateway, 8000, kind="CronJob")
-    # The metrics port (METRICS_PORT, /metrics only there in production): the monitoring namespace alone.
     scraper = pod_in("monitoring", "10.244.7.7", app="prometheus")
-    assert cluster.reachable_from(scraper, 9090)
+    assert cluster.reachable_from(gateway, 8000)
+    assert not cluster.reachable_from(gateway, metrics)  # /metrics names the hosts: not for callers
+    assert cluster.reachable_from(scraper, metrics)
     assert not cluster.reachable_from(scraper, 8000)
-    for namespace in ("platform", NAMESPACE, "default"):
-        assert not cluster.reachable_from(pod_in(namespace, "10.244.6.6", app="any"), 9090), namespace
-    assert not cluster.reachable_from(outside("140.82.112.3"), 9090)
+    for port in (8000, metrics, 9999):
+        for namespace in (NAMESPACE, "default", "kube-system"):
+            assert not cluster.reachable_from(pod_in(namespace, "10.244.6.6", app="any"), port), namespace
+        assert not cluster.reachable_from(outside("140.82.112.3"), port)
+        assert not cluster.reachable_from(gateway, port, kind="CronJob")
+        assert not cluster.reachable_from(scraper, port, kind="CronJob")
 
 
 def test_the_parameters_and_the_components_open_exactly_what_they_name(adapted: list[dict[str, Any]]) -> None:
@@ -427,6 +435,8 @@ def test_the_parameters_and_the_components_open_exactly_what_they_name(adapted: 
     # The namespaces.
     assert cluster.reachable_from(pod_in("frontend", app="gateway"), 8000)
     assert not cluster.reachable_from(pod_in("platform", app="gateway"), 8000)
+    assert cluster.reachable_from(pod_in("observability", app="prometheus"), metrics_port(adapted))
+    assert not cluster.reachable_from(pod_in("monitoring", app="prometheus"), metrics_port(adapted))
     assert cluster.may_reach(pod_in("databases", app="mongo"), 27017)
     assert not cluster.may_reach(pod_in("mongodb", app="mongo"), 27017)
     # The cluster's ranges are denied even where they are public addresses.
