@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -131,7 +131,9 @@ def build_services(
     cap = ConcurrencyCap(
         settings.max_concurrent_upstream_per_user, wait_seconds=settings.http_timeout_seconds
     )
-    upstream = Upstream(http, retry=seams.retry, observer=metrics, pages=seams.pages, cap=cap)
+    # A listing's window never grows past the user's cap: pages beyond it would only wait for a slot.
+    pages = replace(seams.pages, max_window=min(seams.pages.max_window, cap.per_user))
+    upstream = Upstream(http, retry=seams.retry, observer=metrics, pages=pages, cap=cap)
     hosts = HostRegistry(settings, upstream, guard)
     metrics.allow_hosts([hosts.github.host, hosts.gitlab.host])  # operator-configured
     listings = ListingStore(database)
@@ -195,11 +197,14 @@ def build_services(
             metrics,
             fresh_for=timedelta(seconds=settings.repository_cache_seconds),
             tracing=tracing,
+            one_round=seams.pages.first_window,
         ),
         branches=Branches(
             hosts,
             access,
             BranchListStore(database),
+            listings,
+            integrations,
             clock,
             fresh_for=timedelta(seconds=settings.repository_cache_seconds),
         ),
@@ -254,8 +259,8 @@ async def open_services(
             stack.push_async_callback(jwks_http.aclose)
         services = build_services(settings, database, http, guard, seams, tracing, jwks_http)
         # Before the database closes: let listings and received events that are still being saved finish,
-        # for a while.
-        stack.push_async_callback(services.catalog.drain, SHUTDOWN_DRAIN_SECONDS)
+        # for a while (walks nobody waits for any more are let go at once).
+        stack.push_async_callback(services.catalog.shut_down, SHUTDOWN_DRAIN_SECONDS)
         stack.push_async_callback(services.branches.drain, SHUTDOWN_DRAIN_SECONDS)
         stack.push_async_callback(services.events.drain)
         # The delivery catch-up runs beside the requests; stopped first on the way out.

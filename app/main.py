@@ -24,8 +24,9 @@ from starlette.staticfiles import StaticFiles
 
 from app.composition import Seams, Services, open_services
 from app.disconnect import CancelOnDisconnect
+from app.graphql.answer_cache import AnswerCache
 from app.graphql.asgi import GraphQLApp
-from app.graphql.schema import build_schema
+from app.graphql.schema import build_schema, schema
 from app.hosts.registry import configured_origins
 from app.oauth_callback import oauth_callback
 from app.observability import RequestLogMiddleware
@@ -48,6 +49,7 @@ class State(TypedDict):
     """The lifespan state: every request's ``request.state`` starts as a copy of it."""
 
     services: Services
+    answers: AnswerCache  # warm picker answers kept for this process (app.graphql.answer_cache)
 
 
 def services_of(request: Request) -> Services:
@@ -69,7 +71,7 @@ def create_app(settings: Settings, seams: Seams | None = None) -> Starlette:
         try:
             async with open_services(settings, seams, tracing) as services:
                 log.info("service ready", extra={"generated_secrets": list(settings.generated_secrets)})
-                yield {"services": services}
+                yield {"services": services, "answers": AnswerCache(schema._schema)}
         finally:
             tracing.shutdown()  # the spans still buffered go out
 

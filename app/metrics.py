@@ -37,7 +37,8 @@ Prometheus text format.
   (nothing stored, or stored for what the token no longer reaches: the host lists everything),
   ``revalidate`` (stored but expired, or ``refresh: true``: the stored pages are revalidated with
   their ETags), ``joined`` (another request was already listing the same: this one shares its
-  answer). ``miss`` + ``revalidate`` is how many times the host was walked.
+  answer), ``first_page`` (a first page answered from the host's own newest-first page while the
+  whole list was walked). ``miss`` + ``revalidate`` is how many times the host was walked.
 - refresh ``outcome``: ``refreshed`` (this caller renewed the token), ``refused`` (the host refused
   the refresh token: the integration needs reconnecting), ``failed`` (the host could not renew it now,
   or login is no longer configured), ``waited`` (another request or replica renewed it meanwhile).
@@ -94,7 +95,7 @@ ENDPOINT_FAMILIES = (
     OTHER,
 )
 _OAUTH_TAILS = (("oauth", "token"), ("oauth", "revoke"), ("oauth", "token", "info"))
-CACHE_RESULTS = ("hit", "miss", "revalidate", "joined")
+CACHE_RESULTS = ("hit", "miss", "revalidate", "joined", "first_page")
 REFRESH_OUTCOMES = ("refreshed", "refused", "failed", "waited", "expired")
 DELIVERY_OUTCOMES = (
     "stored",

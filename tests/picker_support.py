@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -34,6 +34,19 @@ from tests.harness import settle as settle
 
 GITHUB = "http://github.test"
 GITLAB = "http://gitlab.test"
+
+
+class MovableClock:
+    """The service's clock (``Seams.clock``) that a test moves forward instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 class HostRouter(httpx.AsyncBaseTransport):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,13 +11,15 @@ import strawberry
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
+from app.domain.errors import PublicError
+from app.graphql.answer_cache import AnswerCache, AnswerRecorder
 from app.graphql.context import Context
 from app.graphql.cost_limit import TOO_COMPLEX
 from app.graphql.schema import schema
-from app.observability import current_request_id
+from app.observability import current_request_id, note
 from app.security.token_shapes import redact
 
 # Only this origin; inline styles because GraphiQL's dialogs inject a <style> element (never scripts).
@@ -60,6 +63,52 @@ class GraphQLApp(GraphQL[Context, None]):
                 if isinstance(error, dict) and isinstance(error.get("message"), str):
                     error["message"] = redact(error["message"])
         return answer
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: Any,  # Strawberry's AsyncHTTPRequestAdapter (from its cross_web dependency)
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """A kept answer when one fits and is still true (``app.graphql.answer_cache``); else the
+        document is executed, and its answer kept when it may be."""
+        answers: AnswerCache | None = getattr(request.state, "answers", None)
+        key = None
+        if answers is not None and request_adapter.method == "POST":
+            try:
+                caller = await context.caller()
+            except PublicError:
+                caller = None  # executed as usual: the answer says UNAUTHENTICATED
+            if caller is not None:
+                key = answers.key(
+                    caller.user_id, request_data.query, request_data.operation_name, request_data.variables
+                )
+        if answers is None or key is None or caller is None:
+            return await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        started = time.perf_counter()
+        kept = answers.get(key)
+        if kept is not None and await kept.still_true(context.services, caller.user_id):
+            answers.hits += 1
+            for provider in kept.providers():  # each listing was served from the cache, as a warm read is
+                context.services.metrics.repository_cache(provider, "hit")
+            operation = request_data.operation_name
+            note(operation=operation or "anonymous", outcome="ok", answer="kept")
+            context.services.metrics.graphql_request(operation, "ok", time.perf_counter() - started)
+            return ExecutionResult(data=kept.data, errors=None)
+        answers.misses += 1
+        answers.forget(key)
+        context.answer = AnswerRecorder()
+        result = await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+        if not result.errors and isinstance(result.data, dict):
+            answers.keep(key, result.data, context.answer)
+        return result
 
     async def get_context(self, request: Any, response: Any) -> Context:
         return Context(

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from strawberry.types import Info as StrawberryInfo
 
 from app.composition import Services
+from app.graphql.answer_cache import AnswerRecorder
 from app.graphql.loaders import Loaders
 from app.net.accounting import attribute_to
 from app.observability import note
@@ -22,6 +23,8 @@ class Context:
     response: Response | None
     services: Services
     request_id: str
+    # What this request's answer is made of, when it may be kept (app.graphql.answer_cache).
+    answer: AnswerRecorder | None = None
     _caller: Caller | None = None
     _loaders: Loaders | None = None
 

@@ -18,7 +18,7 @@ from app.composition import Services
 from app.domain.links import RepositoryLink
 from app.domain.models import Integration, Repository
 from app.services.branches import BranchList
-from app.services.catalog import RepositoryList
+from app.services.catalog import HeadRequest, RepositoryList
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -56,6 +56,7 @@ class ListingKey:
     integration_id: str
     search: str | None
     refresh: bool
+    first_page: HeadRequest | None  # only a first page is needed (see RepositoryCatalog.repositories)
     integration: Integration = field(compare=False, hash=False, repr=False)
 
 
@@ -84,7 +85,7 @@ class RepositoryListLoader(DataLoader[ListingKey, RepositoryList]):
     def __init__(self, services: Services) -> None:
         async def one(key: ListingKey) -> RepositoryList:
             return await services.catalog.repositories(
-                key.integration, search=key.search, refresh=key.refresh
+                key.integration, search=key.search, refresh=key.refresh, first_page=key.first_page
             )
 
         async def load(keys: Sequence[ListingKey]) -> list[RepositoryList | BaseException]:

@@ -40,6 +40,8 @@ class Query:
         integration = await load_integration(info, id)
         if integration is None:
             raise NotFoundError()
+        if info.context.answer is not None:
+            info.context.answer.used_integration(integration)
         return IntegrationType.from_domain(integration)
 
     @strawberry.field(

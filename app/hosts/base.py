@@ -65,6 +65,17 @@ class Listing:
 
 
 @dataclass(frozen=True)
+class HeadPage:
+    """The first repositories of an integration in the host's own order, most recently pushed first:
+    what a picker's first page can be answered from before the whole list is read."""
+
+    repositories: tuple[Repository, ...]  # in the host's order
+    more: bool  # the host lists more after these
+    total: int | None  # how many repositories the whole list holds, where the host said
+    notices: tuple[AccessNotice, ...] = ()
+
+
+@dataclass(frozen=True)
 class BranchListing:
     """Every branch of one repository (matching a search where the host searched), page by page with
     ETags, so that the next read of the same list can be revalidated like a repository listing."""
@@ -132,6 +143,16 @@ class GitHost(Protocol):
 
         ``search`` is only used when ``searches_repositories``. Raises ``NeedsReconnectError``,
         ``RateLimitedError`` or ``ProviderUnavailableError``.
+        """
+        ...
+
+    async def first_page(
+        self, token: str, integration: Integration, *, size: int, count: bool
+    ) -> HeadPage | None:
+        """The ``size`` (1..100) most recently pushed repositories, in one round, in the host's order;
+        ``count``: say how many there are in all (None where the host cannot tell without the walk).
+        None where the host keeps no push order for this integration (a GitHub App installation's
+        list, a GitLab project token's one project). Raises like ``list_repositories``.
         """
         ...
 

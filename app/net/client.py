@@ -43,10 +43,12 @@ from app.net.guard import HostRefusedError
 from app.net.transports import AnswerTooLarge, PoolBusy, UnreadableEncoding
 
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
-# Pages requested at once by one listing. GitHub's secondary limit allows 100 concurrent requests
-# per user; 10 keeps far below it while a listing of up to 1,100 repositories (11 pages) still
-# takes two rounds. With 8, 1,000 repositories would need three rounds (1 + 8 + 1).
-MAX_CONCURRENT_PAGES = 10
+# Pages one listing has in flight at first: a listing of up to 2,100 repositories (21 pages) takes two
+# rounds, 10,000 four (1 + 20 + 40 + 39), a fifth of what GitHub allows at once (100).
+FIRST_WINDOW = 20
+# The most it grows to while the host answers cleanly (net.window): GitHub allows 100 concurrent
+# requests per user ("About secondary rate limits"); 40 is also MAX_CONCURRENT_UPSTREAM_PER_USER's default.
+MAX_WINDOW = 40
 # 1,000 pages of 100: a listing larger than 100,000 repositories stops there and says so.
 MAX_PAGES = 1000
 
@@ -55,8 +57,13 @@ MAX_PAGES = 1000
 class PagePolicy:
     """How listings walk a host's pages (``net.pagination``); tests pass a smaller one through Seams."""
 
-    concurrency: int = MAX_CONCURRENT_PAGES  # pages requested at once by one listing
+    first_window: int = FIRST_WINDOW  # pages of one listing in flight at first
+    max_window: int = MAX_WINDOW  # the most it grows to while the host answers cleanly
     max_pages: int = MAX_PAGES  # per stream; a longer list stops there and says so (LIST_INCOMPLETE)
+    # A rate limit asking for a pause up to this long is waited out and the page asked again (at
+    # most ``throttle_retries`` times); a longer one fails the listing with RATE_LIMITED.
+    inline_wait_seconds: float = 2.0
+    throttle_retries: int = 2
 
 
 # Failures that would only repeat, or multiply the wait, when tried again (see the module docstring).

@@ -21,8 +21,10 @@ Relay pages and cursors are the GraphQL connection's business (``app.graphql.typ
 from __future__ import annotations
 
 import asyncio
+import builtins
 import hashlib
 import logging
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,13 +34,17 @@ from app.domain.errors import ProviderUnavailableError
 from app.domain.models import Branch, Integration, Repository
 from app.hosts.base import BranchListing, GitHost
 from app.hosts.registry import HostRegistry
-from app.services.catalog import scope_of
+from app.services.catalog import REVALIDATION_PER_PAGE, scope_of
 from app.services.clock import Clock
 from app.services.credentials import HostAccess, require_active
 from app.services.single_flight import SingleFlight
-from app.storage.branch_lists import BranchListStore, StoredBranches
+from app.storage.branch_lists import BranchListStore, PreparedBranches, StoredBranches
+from app.storage.integrations import IntegrationRepository
+from app.storage.listings import ListingStore
 
 logger = logging.getLogger(__name__)
+
+ORDER_MEMO_SIZE = 128
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,8 @@ class Branches:
         hosts: HostRegistry,
         access: HostAccess,
         store: BranchListStore,
+        listings: ListingStore,
+        integrations: IntegrationRepository,
         clock: Clock,
         *,
         fresh_for: timedelta,
@@ -84,9 +92,12 @@ class Branches:
         self._hosts = hosts
         self._access = access
         self._store = store
+        self._listings = listings
+        self._integrations = integrations
         self._clock = clock
         self._fresh_for = fresh_for
-        self._flights: SingleFlight[tuple[str, str], StoredBranches] = SingleFlight()
+        self._flights: SingleFlight[tuple[str, str], PreparedBranches | StoredBranches] = SingleFlight()
+        self._orders: OrderedDict[tuple[str, str, str, str | None, str | None], list[Branch]] = OrderedDict()
 
     async def list(
         self,
@@ -109,11 +120,11 @@ class Branches:
         full_key = _key(repository.id, None)
         whole = None if refresh else await self._fresh(integration, full_key)
         if whole is not None:
-            return BranchList(picker_order(whole.listing.branches, search, default))
+            return BranchList(self._ordered(integration, full_key, whole, search, default))
         host = self._hosts.host(integration.endpoint)
         if search is not None and host.searches_branches:
             found = await self._listing(integration, repository.id, search, refresh)
-            return BranchList(picker_order(found.listing.branches, search, default))
+            return BranchList(self._ordered(integration, _key(repository.id, search), found, search, default))
         reading = asyncio.ensure_future(self._listing(integration, repository.id, None, refresh))
         try:
             if search is not None and first_page is not None:
@@ -121,12 +132,31 @@ class Branches:
                 if head is not None:
                     return head
             found = await reading
+        except asyncio.CancelledError:
+            reading.cancel()  # the caller left: nobody else may want the whole list
+            raise
         finally:
             if not reading.done():
                 # Answered from the prefix: the whole list keeps loading for the next page (it is a
                 # single flight of its own, so it finishes and is saved whoever waits for it).
                 reading.add_done_callback(_retrieve)
-        return BranchList(picker_order(found.listing.branches, search, default))
+        return BranchList(self._ordered(integration, full_key, found, search, default))
+
+    def _ordered(
+        self, integration: Integration, key: str, stored: StoredBranches, search: str | None, default: str | None
+    ) -> builtins.list[Branch]:
+        """``picker_order`` of a stored list, remembered per generation: a warm page of thousands of
+        branches is not filtered and sorted again on every request."""
+        memo_key = (integration.id, key, stored.generation, search, default)
+        found = self._orders.get(memo_key)
+        if found is None:
+            found = picker_order(stored.listing.branches, search, default)
+            self._orders[memo_key] = found
+            while len(self._orders) > ORDER_MEMO_SIZE:
+                self._orders.popitem(last=False)
+        else:
+            self._orders.move_to_end(memo_key)
+        return found
 
     async def drain(self, cancel_after: float | None = None) -> None:
         """Wait until every running read has landed, its save included (shutdown, tests).
@@ -154,10 +184,15 @@ class Branches:
 
         prefix = asyncio.ensure_future(self._access.call(integration, read))
         racing: list[asyncio.Future[Any]] = [prefix, reading]
-        await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            prefix.cancel()
+            raise
         if reading.done() and not reading.exception():
+            prefix.cancel()  # the whole list came first: answer from it
             prefix.add_done_callback(_retrieve)
-            return None  # the whole list came first: answer from it
+            return None
         try:
             found = await prefix
         except Exception:
@@ -175,22 +210,39 @@ class Branches:
         stored = await self._store.load(integration.id, key)
         if stored is None or stored.scope != scope_of(integration):
             return None
-        return stored if self._clock() - stored.fetched_at < self._fresh_for else None
+        return stored if self._is_fresh(stored) else None
+
+    def _is_fresh(self, stored: StoredBranches) -> bool:
+        # Longer lists for longer, as repository listings (services.catalog.REVALIDATION_PER_PAGE).
+        window = max(self._fresh_for, REVALIDATION_PER_PAGE * len(stored.listing.pages))
+        return self._clock() - stored.fetched_at < window
 
     async def _listing(
         self, integration: Integration, repository_id: str, search: str | None, refresh: bool
     ) -> StoredBranches:
         key = _key(repository_id, search)
-        stored = await self._store.load(integration.id, key)
-        if stored is not None and stored.scope != scope_of(integration):
-            stored = None
-        if stored is not None and not refresh and self._clock() - stored.fetched_at < self._fresh_for:
-            return stored
+        stored: StoredBranches | None = None
+        # A running read (its save included) is joined before the store is read, as the catalog does.
+        if not self._flights.running((integration.id, key)):
+            stored = await self._store.load(integration.id, key)
+            if stored is not None and stored.scope != scope_of(integration):
+                stored = None
+            if stored is not None and not refresh and self._is_fresh(stored):
+                return stored
 
-        async def walk() -> StoredBranches:
+        async def walk() -> PreparedBranches | StoredBranches:
             return await self._walk(integration, repository_id, key, search, stored, refresh=refresh)
 
-        return await self._flights.run((integration.id, key), walk)
+        async def save(result: PreparedBranches | StoredBranches) -> None:
+            if isinstance(result, PreparedBranches):
+                await self._store.save(result)
+                # A disconnect meanwhile has dropped the integration's lists already (see the catalog).
+                if await self._integrations.get(integration.owner, integration.id) is None:
+                    await self._listings.delete_for_integration(integration.id)
+
+        # Saving is the flight's tail: callers have the branches as soon as the host answered.
+        result = await self._flights.run((integration.id, key), walk, after=save)
+        return result.stored if isinstance(result, PreparedBranches) else result
 
     async def _walk(
         self,
@@ -201,7 +253,7 @@ class Branches:
         stored: StoredBranches | None,
         *,
         refresh: bool,
-    ) -> StoredBranches:
+    ) -> PreparedBranches | StoredBranches:
         async def read(host: GitHost, token: str) -> BranchListing | None:
             try:
                 return await host.list_branches(
@@ -224,9 +276,7 @@ class Branches:
         if listing is None:
             assert stored is not None
             return stored
-        return await self._store.save(
-            integration.id, key, scope_of(integration), listing, self._clock(), stored
-        )
+        return self._store.prepare(integration.id, key, scope_of(integration), listing, self._clock(), stored)
 
 
 def _key(repository_id: str, search: str | None) -> str:

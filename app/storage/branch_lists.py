@@ -41,8 +41,19 @@ class StoredBranches:
     scope: str  # what the token could see when this was listed (see services.catalog.scope_of)
 
 
+class PreparedBranches:
+    """A branch list ready to be answered with (``stored``: what a later ``load`` returns) and the write
+    that ``BranchListStore.save`` will make; nothing is written until then."""
+
+    def __init__(self, integration_id: str, key: str, stored: StoredBranches, document: Document) -> None:
+        self.integration_id = integration_id
+        self.key = key
+        self.stored = stored
+        self._document = document
+
+
 class BranchListStore:
-    """Branch lists by (integration, key): ``load``, ``save``."""
+    """Branch lists by (integration, key): ``load``, ``prepare`` + ``save``."""
 
     def __init__(self, database: Database, *, memo_size: int = MEMO_SIZE) -> None:
         # Lost in a crash or a failover, a branch list is read from the host again: w:1 is enough.
@@ -73,8 +84,7 @@ class BranchListStore:
             self._memo.move_to_end(memo_key)
         return StoredBranches(listing, _utc(doc["fetchedAt"]), generation, str(doc.get("scope", "")))
 
-    @unavailable_on_failure
-    async def save(
+    def prepare(
         self,
         integration_id: str,
         key: str,
@@ -82,8 +92,9 @@ class BranchListStore:
         listing: BranchListing,
         fetched_at: datetime,
         previous: StoredBranches | None,
-    ) -> StoredBranches:
-        """Write ``listing`` (one document); the generation stays when every page was a 304."""
+    ) -> PreparedBranches:
+        """Prepare writing ``listing`` (no I/O), so the caller can answer before ``save`` writes it;
+        the generation stays when every page was a 304."""
         fetched_at = fetched_at.replace(microsecond=fetched_at.microsecond // 1000 * 1000)
         unchanged = (
             previous is not None
@@ -110,12 +121,19 @@ class BranchListStore:
             ],
             "expireAt": fetched_at + KEEP_BRANCH_LIST,
         }
-        await self._collection.update_one(
-            {"integrationId": integration_id, "key": key}, {"$set": document}, upsert=True
-        )
         stored = replace(listing, pages=tuple(replace(p, fetched=False) for p in listing.pages))
         self._remember((integration_id, key, generation), stored)
-        return StoredBranches(stored, fetched_at, generation, scope)
+        return PreparedBranches(integration_id, key, StoredBranches(stored, fetched_at, generation, scope), document)
+
+    @unavailable_on_failure
+    async def save(self, prepared: PreparedBranches) -> StoredBranches:
+        """Write a prepared branch list (one document)."""
+        await self._collection.update_one(
+            {"integrationId": prepared.integration_id, "key": prepared.key},
+            {"$set": prepared._document},
+            upsert=True,
+        )
+        return prepared.stored
 
     def _remember(self, memo_key: tuple[str, str, str], listing: BranchListing) -> None:
         self._memo[memo_key] = listing
@@ -147,4 +165,4 @@ def _utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-__all__ = ["BranchListStore", "StoredBranches"]
+__all__ = ["BranchListStore", "PreparedBranches", "StoredBranches"]

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.composition import Seams
 from app.domain.models import Integration, TokenKind
 from app.graphql.types.node import to_global_id
 from app.settings import Settings
@@ -21,6 +22,7 @@ from tests.conftest import GraphQLTestClient, running_app
 from tests.fakes.github import FakeGitHub
 from tests.fakes.gitlab import FakeGitLab
 from tests.picker_support import (
+    MovableClock,
     connect,
     github_endpoint,
     gitlab_endpoint,
@@ -55,6 +57,7 @@ class Site:
     gitlab: FakeGitLab
     github_integration: Integration
     gitlab_integration: Integration
+    clock: MovableClock
 
     async def repository_id(self, integration: Integration, full_name: str) -> str:
         body = await self.client.execute(
@@ -96,6 +99,7 @@ def gitlab_world() -> FakeGitLab:
 
 @contextlib.asynccontextmanager
 async def site_for(settings: Settings, **overrides: Any) -> AsyncIterator[Site]:
+    clock = MovableClock()
     github, gitlab = github_world(), gitlab_world()
     settings = picker_settings(settings, **overrides)
     async with upstream(github, gitlab) as up, services_for(settings, up) as services:
@@ -111,11 +115,17 @@ async def site_for(settings: Settings, **overrides: Any) -> AsyncIterator[Site]:
             account_id="2",
         )
         async with (
-            running_app(settings, up) as app,
+            running_app(settings, seams=Seams(http=up, clock=clock)) as app,
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
         ):
             yield Site(
-                app, GraphQLTestClient(http, settings), github, gitlab, github_integration, gitlab_integration
+                app,
+                GraphQLTestClient(http, settings),
+                github,
+                gitlab,
+                github_integration,
+                gitlab_integration,
+                clock,
             )
 
 
@@ -229,6 +239,7 @@ async def test_within_the_freshness_window_branches_cost_nothing_and_afterwards_
         await site.branches(repository, first=5)
         await settle(site.app)
         site.github.clear_requests()
+        site.clock.advance(3)
         await site.branches(repository, first=5)
         assert {r.status for r in site.github.requests} == {304}
     async with site_for(settings) as site:

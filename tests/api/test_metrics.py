@@ -314,7 +314,9 @@ async def test_a_cold_listing_misses_a_warm_one_hits_and_a_refresh_revalidates(s
     github_test = {"host": "github.test", "endpoint": "user_repos"}
     assert cold.moved(start, CACHE, provider="GITHUB", result="miss") == 1
     assert cold.moved(start, CACHE, provider="GITHUB", result="hit") == 0
-    assert cold.moved(start, UPSTREAM, **github_test, status="200") == 2  # 120 repositories: two pages
+    # 120 repositories: two pages, and beside them up to two for a first page in push order (with its
+    # count) that race the whole walk (the walk may answer first: the first page is then let go).
+    assert 2 <= cold.moved(start, UPSTREAM, **github_test, status="200") <= 4
 
     assert warm.moved(cold, CACHE, provider="GITHUB", result="hit") == 1
     assert warm.moved(cold, CACHE, provider="GITHUB", result="miss") == 0

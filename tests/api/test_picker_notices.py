@@ -21,6 +21,7 @@ from tests.fakes.github import FakeGitHub
 from tests.fakes.gitlab import FakeGitLab
 from tests.picker_support import (
     GITHUB,
+    MovableClock,
     connect,
     github_endpoint,
     gitlab_endpoint,
@@ -48,6 +49,7 @@ class Picker:
     github: FakeGitHub
     gitlab: FakeGitLab
     integrations: dict[str, Integration]
+    clock: MovableClock
 
     async def list(self, name: str, **variables: Any) -> dict[str, Any]:
         body = await self.client.execute(
@@ -116,12 +118,13 @@ async def picker_for(
                 account_id="2",
             ),
         }
-        seams = replace(seams or Seams(), http=up)
+        clock = MovableClock()
+        seams = replace(seams or Seams(), http=up, clock=clock)
         async with (
             running_app(settings, seams=seams) as app,
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
         ):
-            yield Picker(app, GraphQLTestClient(http, settings), github, gitlab, integrations)
+            yield Picker(app, GraphQLTestClient(http, settings), github, gitlab, integrations, clock)
 
 
 def full_names(found: dict[str, Any]) -> set[str]:
@@ -152,12 +155,14 @@ async def test_repositories_hidden_by_saml_sso_are_named_with_where_to_authorize
         # Kept with the listing: revalidated with 304s (which do not repeat the header), still said.
         await settle(picker.app)
         picker.github.clear_requests()
+        picker.clock.advance(4)
         again = await picker.list("classic")
         assert {r.status for r in picker.github.requests} == {304}
         assert again["notices"] == found["notices"]
         # Once the token is authorized the organization's repositories appear and the notice goes.
         picker.github.authorize_sso(GITHUB_TOKEN, "initech")
         await settle(picker.app)
+        picker.clock.advance(4)
         authorized = await picker.list("classic")
         assert {"initech/secret-0001", "initech/secret-0002"} <= full_names(authorized)
         assert authorized["notices"] == []
@@ -174,7 +179,7 @@ async def test_an_oauth_app_login_is_sent_to_the_apps_own_page(settings: Setting
 async def test_a_walk_cut_short_says_so(settings: Settings) -> None:
     async with picker_for(settings, Seams(pages=PagePolicy(max_pages=1))) as picker:
         picker.github.add_repositories("octocat", 150, name_prefix="bulk")
-        found = await picker.list("classic")
+        found = await picker.list("classic", search="/")  # a search waits for the whole walk
     assert found["totalCount"] == 100
     reasons = [n["reason"] for n in found["notices"]]
     assert reasons == ["SSO_AUTHORIZATION_REQUIRED", "LIST_INCOMPLETE"]

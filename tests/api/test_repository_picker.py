@@ -15,6 +15,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
+from app.composition import Seams
 from app.domain.models import Integration, RepositoryAccess, TokenKind, TokenResource
 from app.graphql.types.node import to_global_id
 from app.settings import Settings
@@ -23,6 +24,7 @@ from tests.conftest import GraphQLTestClient, running_app
 from tests.fakes.github import FakeGitHub
 from tests.fakes.gitlab import FakeGitLab
 from tests.picker_support import (
+    MovableClock,
     connect,
     github_endpoint,
     gitlab_endpoint,
@@ -56,6 +58,7 @@ class Picker:
     gitlab: FakeGitLab
     github_integration: Integration
     gitlab_integration: Integration
+    clock: MovableClock
 
     async def list(
         self,
@@ -83,6 +86,11 @@ def upstream_requests(fake: FakeGitHub | FakeGitLab, path: str) -> list[Any]:
 
 def page_of(request: Any) -> int:
     return int(parse_qs(request.query)["page"][0])
+
+
+def walk_requests(fake: FakeGitHub | FakeGitLab, path: str) -> list[Any]:
+    """Requests of the whole list's walk (in a stable order), not of a first page in push order."""
+    return [r for r in upstream_requests(fake, path) if "sort=pushed" not in r.query and "last_activity" not in r.query]
 
 
 def connection(body: dict[str, Any]) -> dict[str, Any]:
@@ -118,6 +126,7 @@ def gitlab_world() -> FakeGitLab:
 
 @contextlib.asynccontextmanager
 async def picker_for(settings: Settings, **overrides: Any) -> AsyncIterator[Picker]:
+    clock = MovableClock()
     github, gitlab = github_world(), gitlab_world()
     settings = picker_settings(settings, **overrides)
     async with upstream(github, gitlab) as up, services_for(settings, up) as services:
@@ -133,11 +142,17 @@ async def picker_for(settings: Settings, **overrides: Any) -> AsyncIterator[Pick
             account_id="2",
         )
         async with (
-            running_app(settings, up) as app,
+            running_app(settings, seams=Seams(http=up, clock=clock)) as app,
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as http,
         ):
             yield Picker(
-                app, GraphQLTestClient(http, settings), github, gitlab, github_integration, gitlab_integration
+                app,
+                GraphQLTestClient(http, settings),
+                github,
+                gitlab,
+                github_integration,
+                gitlab_integration,
+                clock,
             )
 
 
@@ -153,7 +168,8 @@ async def test_a_cold_listing_walks_every_page_and_a_warm_one_asks_github_nothin
     assert [e["node"]["name"] for e in first["edges"]] == [f"repo-{n:04d}" for n in range(1, 6)]
     assert first["pageInfo"]["hasNextPage"] is True
     assert first["repositoryAccess"] == "ALL"
-    assert sorted(page_of(r) for r in upstream_requests(picker.github, "/user/repos")) == [1, 2, 3]
+    await settle(picker.app)
+    assert sorted(page_of(r) for r in walk_requests(picker.github, "/user/repos")) == [1, 2, 3]
 
     picker.github.clear_requests()
     again = connection(await picker.list(picker.github_integration, first=5))
@@ -168,6 +184,7 @@ async def test_after_the_freshness_window_each_page_is_revalidated_and_costs_a_3
         connection(await picker.list(picker.github_integration))
         await settle(picker.app)  # else the next query joins the listing still being saved
         picker.github.clear_requests()
+        picker.clock.advance(4)  # past the 1.2 s per page that even a short list stays fresh
         again = connection(await picker.list(picker.github_integration))
         assert again["totalCount"] == 250
         statuses = [r.status for r in upstream_requests(picker.github, "/user/repos")]
@@ -191,7 +208,10 @@ async def test_concurrent_queries_for_one_integration_share_one_upstream_listing
     picker.github.delay = 0.05
     bodies = await asyncio.gather(*(picker.list(picker.github_integration, first=3) for _ in range(4)))
     assert {connection(b)["totalCount"] for b in bodies} == {250}
-    assert len(upstream_requests(picker.github, "/user/repos")) == 3  # one walk of 3 pages, not four
+    await settle(picker.app)
+    assert len(walk_requests(picker.github, "/user/repos")) == 3  # one walk of 3 pages, not four
+    # and at most one first page in push order (with its count), not four
+    assert len(upstream_requests(picker.github, "/user/repos")) <= 5
 
 
 async def test_one_query_over_every_integration_lists_each_once_and_all_at_once(picker: Picker) -> None:
@@ -217,13 +237,15 @@ async def test_one_query_over_every_integration_lists_each_once_and_all_at_once(
         i["provider"]: (i["a"]["totalCount"], i["b"]["totalCount"]) for i in body["data"]["integrations"]
     }
     assert totals == {"GITHUB": (250, 250), "GITLAB": (150, 150)}
-    assert len(upstream_requests(picker.github, "/user/repos")) == 3
-    assert len(upstream_requests(picker.gitlab, "/api/v4/projects")) == 2
+    await settle(picker.app)
+    assert len(walk_requests(picker.github, "/user/repos")) == 3
+    assert len(walk_requests(picker.gitlab, "/api/v4/projects")) == 2
     assert overlaps, "the two hosts were asked one after the other"
 
 
 async def test_github_search_filters_the_cached_list_without_asking_github(picker: Picker) -> None:
     connection(await picker.list(picker.github_integration))
+    await settle(picker.app)
     picker.github.clear_requests()
     found = connection(await picker.list(picker.github_integration, search="REPO-012"))
     assert [e["node"]["name"] for e in found["edges"]] == [f"repo-{n:04d}" for n in range(120, 130)]
@@ -253,7 +275,7 @@ async def test_cursors_walk_the_whole_list_once_in_pushed_order(picker: Picker) 
     assert len(names) == len(set(names)) == 150
     by_activity = sorted(picker.gitlab.projects.values(), key=lambda p: (-p.last_activity_at, p.id))
     assert names == [p.path_with_namespace for p in by_activity]
-    assert len(upstream_requests(picker.gitlab, "/api/v4/projects")) == 2  # cached after the first page
+    assert len(walk_requests(picker.gitlab, "/api/v4/projects")) == 2  # cached after the first page
 
 
 @pytest.mark.parametrize(
@@ -296,8 +318,10 @@ async def test_a_host_that_is_down_fails_the_field_as_provider_unavailable(picke
 
 async def test_an_expired_list_is_served_while_the_host_is_down(settings: Settings) -> None:
     async with picker_for(settings, repository_cache_seconds=0) as picker:
-        fresh = connection(await picker.list(picker.gitlab_integration, first=3))
+        connection(await picker.list(picker.gitlab_integration, first=3))
         await settle(picker.app)
+        fresh = connection(await picker.list(picker.gitlab_integration, first=3))  # as stored
+        picker.clock.advance(4)
         picker.gitlab.fail_next(503, count=20)
         stale = connection(await picker.list(picker.gitlab_integration, first=3))
         assert stale["edges"] == fresh["edges"] and stale["fetchedAt"] == fresh["fetchedAt"]

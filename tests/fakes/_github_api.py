@@ -70,7 +70,11 @@ class GitHubAPI:
                 response = github_error(401, "Requires authentication")
             else:
                 token = fake.valid_token(raw)
-                response = bad_credentials() if token is None else handler(call, token)
+                if token is None:
+                    response = bad_credentials()
+                else:
+                    known = token
+                    response = fake.kept_answer(raw, call, lambda: handler(call, known))
             # A 304 keeps Link; whether it repeats X-GitHub-SSO is not documented: the fake leaves it
             # out, the less convenient answer (a client must remember what the 200 said).
             response = conditional(call, response, weak=False, keep_headers=("Link",))
@@ -203,6 +207,28 @@ class GitHubAPI:
         )
         if not affiliations <= _AFFILIATIONS or visibility not in ("all", "public", "private"):
             return github_error(422, "Validation Failed")
+        sort = query.get("sort", "full_name")
+        direction = query.get("direction", "asc" if sort == "full_name" else "desc")
+        # With ``fast_lists`` the filtered, sorted list is computed once per token and filters (the
+        # world must then change only through the fake's methods): tens of thousands of repositories
+        # would otherwise be filtered again for every page, which the real host does not do.
+        key = (token.value, tuple(sorted(affiliations)), visibility, sort, direction)
+        found = self.fake.list_index.get(key) if self.fake.fast_lists else None
+        if found is None:
+            found = self._sorted_repos(token, affiliations, visibility, sort, direction)
+            if self.fake.fast_lists:
+                self.fake.list_index[key] = found
+        repos, hidden = found
+        page, headers = paginate(call, repos)
+        if hidden:
+            headers["X-GitHub-SSO"] = f"partial-results; organizations={','.join(map(str, hidden))}"
+        html, api = self.bases(call)
+        return json_response([r.render(html, api, token.user) for r in page], headers=headers)
+
+    def _sorted_repos(
+        self, token: GitHubToken, affiliations: set[str], visibility: str, sort: str, direction: str
+    ) -> tuple[list[GitHubRepository], list[int]]:
+        """What ``/user/repos`` lists for this token and these filters, sorted; the SSO-hidden owners."""
         repos = [
             r for r in self.fake.repositories.values() if self._listed(r, token, affiliations, visibility)
         ]
@@ -213,7 +239,6 @@ class GitHubAPI:
         # organizations"; the format is provider-facts': "partial-results; organizations=ID1,ID2").
         hidden = sorted({r.owner.id for r in repos if token.blocked_by_sso(r.owner)})
         repos = [r for r in repos if not token.blocked_by_sso(r.owner)]
-        sort = query.get("sort", "full_name")
         keys: dict[str, Callable[[GitHubRepository], Any]] = {
             "full_name": lambda r: r.full_name.lower(),
             "created": lambda r: (r.created_at, r.id),
@@ -225,13 +250,8 @@ class GitHubAPI:
         # not document how it orders equal push times: the fake breaks ties by id, descending with
         # the times, the opposite of the service's own order (ties by name), so that code trusting
         # the host's tie order shows in tests.
-        direction = query.get("direction", "asc" if sort == "full_name" else "desc")
         repos.sort(key=keys.get(sort, keys["full_name"]), reverse=direction == "desc")
-        page, headers = paginate(call, repos)
-        if hidden:
-            headers["X-GitHub-SSO"] = f"partial-results; organizations={','.join(map(str, hidden))}"
-        html, api = self.bases(call)
-        return json_response([r.render(html, api, token.user) for r in page], headers=headers)
+        return repos, hidden
 
     def _listed(
         self, repo: GitHubRepository, token: GitHubToken, affiliations: set[str], visibility: str

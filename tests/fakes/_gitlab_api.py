@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -49,10 +50,12 @@ def credentials(call: Call) -> str | None:
     return call.query.get("private_token") or call.query.get("access_token")
 
 
-def paginate(call: Call, items: list[Any], *, default_per_page: int = 20) -> tuple[list[Any], dict[str, str]]:
+def paginate(
+    call: Call, items: list[Any], *, default_per_page: int = 20, count_limit: int = MAX_COUNTED
+) -> tuple[list[Any], dict[str, str]]:
     """Offset pagination with GitLab's headers; Link relations in GitLab's order: prev, next, first, last."""
     page = page_params(call, len(items), default_per_page=default_per_page)
-    counted = page.total <= MAX_COUNTED
+    counted = page.total <= count_limit
     has_next = page.number * page.per_page < page.total
     headers = {
         "x-page": str(page.number),
@@ -151,7 +154,8 @@ class GitLabAPI:
                 )
             else:
                 token.last_used_at = fake.now()
-                response = handler(call, token)
+                known = token
+                response = fake.kept_answer(known.value, call, lambda: handler(call, known))
             response = conditional(call, response, weak=True, keep_headers=_PAGINATION_HEADERS)
             if fake.rate_limit_remaining is not None:
                 fake.rate_limit_remaining -= 1
@@ -254,17 +258,46 @@ class GitLabAPI:
 
     def list_projects(self, call: Call, token: GitLabToken) -> Response:
         fake = self.fake
-        candidates = [p for p in fake.projects.values() if fake.can_see(token.user_id, p)]
-        if flag(call, "owned"):
-            candidates = [
-                p
-                for p in candidates
-                if getattr(p.namespace, "id", None) == token.user_id
-                and not isinstance(p.namespace, GitLabGroup)
-            ]
+
+        def candidates() -> list[GitLabProject]:
+            visible = [p for p in fake.projects.values() if fake.can_see(token.user_id, p)]
+            if flag(call, "owned"):
+                visible = [
+                    p
+                    for p in visible
+                    if getattr(p.namespace, "id", None) == token.user_id
+                    and not isinstance(p.namespace, GitLabGroup)
+                ]
+            return visible
+
         return self._project_list(call, token, candidates)
 
-    def _project_list(self, call: Call, token: GitLabToken, candidates: list[GitLabProject]) -> Response:
+    def _project_list(
+        self, call: Call, token: GitLabToken, candidates_of: Callable[[], list[GitLabProject]]
+    ) -> Response:
+        fake = self.fake
+        # The filtered, sorted list depends on the token's user, the path and the filters, not on which
+        # page: with ``fast_lists`` it is computed once per state of the world (tens of thousands of
+        # projects would otherwise be filtered again for every page).
+        unpaged = tuple(
+            sorted(
+                (k, v) for k, v in call.query.multi_items() if k not in ("page", "per_page", "id_after", "id_before")
+            )
+        )
+        key = (token.user_id, call.request.url.path, unpaged)
+        cached = fake.list_index.get(key) if fake.fast_lists else None
+        if cached is None:
+            found = self._filtered(call, token, candidates_of())
+            if isinstance(found, Response):
+                return found
+            cached = found
+            if fake.fast_lists:
+                fake.list_index[key] = cached
+        return self._page_of_projects(call, token, cached)
+
+    def _filtered(
+        self, call: Call, token: GitLabToken, candidates: list[GitLabProject]
+    ) -> list[GitLabProject] | Response:
         fake = self.fake
         minimum = int_param(call, "min_access_level")
         if flag(call, "membership") and minimum is None:
@@ -300,6 +333,12 @@ class GitLabAPI:
             return json_response({"error": "order_by does not have a valid value"}, 400)
         descending = call.query.get("sort", "desc").lower() != "asc"
         candidates.sort(key=keys[order_by], reverse=descending)
+        return candidates
+
+    def _page_of_projects(self, call: Call, token: GitLabToken, candidates: list[GitLabProject]) -> Response:
+        fake = self.fake
+        order_by = call.query.get("order_by", "created_at")
+        descending = call.query.get("sort", "desc").lower() != "asc"
         if call.query.get("pagination") == "keyset":
             if order_by != "id":
                 return gitlab_error(405, "405 Method Not Allowed")
@@ -318,10 +357,12 @@ class GitLabAPI:
                     },
                     400,
                 )
-            page_items, headers = paginate(call, candidates)
+            page_items, headers = paginate(call, candidates, count_limit=fake.count_limit)
         web, api = self.bases(call)
         if flag(call, "simple"):
             body = [p.render_simple(web) for p in page_items]
+        elif fake.compact_projects:
+            body = [p.render_compact(web, self._permissions(token.user_id, p)) for p in page_items]
         else:
             body = [p.render(web, api, self._permissions(token.user_id, p)) for p in page_items]
         return json_response(body, headers=headers)
@@ -330,7 +371,9 @@ class GitLabAPI:
         self, call: Call, items: list[GitLabProject], descending: bool
     ) -> tuple[list[GitLabProject], dict[str, str]]:
         after, before = int_param(call, "id_after"), int_param(call, "id_before")
-        if after is not None:
+        if after is not None and not descending:
+            items = items[bisect.bisect_right(items, after, key=lambda p: p.id) :]  # sorted by id
+        elif after is not None:
             items = [p for p in items if p.id > after]
         if before is not None:
             items = [p for p in items if p.id < before]
@@ -450,13 +493,17 @@ class GitLabAPI:
             return gitlab_error(404, "404 Group Not Found")
         subgroups = flag(call, "include_subgroups")
         with_shared = flag(call, "with_shared") is not False
-        candidates = []
-        for project in fake.projects.values():
-            ns = project.namespace
-            inside = isinstance(ns, GitLabGroup) and (
-                ns is group or (bool(subgroups) and group in ns.lineage())
-            )
-            shared = with_shared and group.id in project.shared_with
-            if (inside or shared) and fake.can_see(token.user_id, project):
-                candidates.append(project)
+
+        def candidates() -> list[GitLabProject]:
+            found = []
+            for project in fake.projects.values():
+                ns = project.namespace
+                inside = isinstance(ns, GitLabGroup) and (
+                    ns is group or (bool(subgroups) and group in ns.lineage())
+                )
+                shared = with_shared and group.id in project.shared_with
+                if (inside or shared) and fake.can_see(token.user_id, project):
+                    found.append(project)
+            return found
+
         return self._project_list(call, token, candidates)

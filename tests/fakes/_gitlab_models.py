@@ -194,6 +194,25 @@ class GitLabProject:
             "namespace": self.render_namespace(web),
         }
 
+    def render_compact(self, web: str, permissions: dict[str, Any] | None) -> dict[str, Any]:
+        """Only the fields the service reads (``FakeGitLab.compact_projects``): pages of tens of
+        thousands of projects stay quick to render and parse in tests. The values are the full
+        representation's."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "path": self.path,
+            "path_with_namespace": self.path_with_namespace,
+            "namespace": {"full_path": self.namespace_path},
+            "default_branch": self.default_branch,
+            "http_url_to_repo": f"{web}/{self.path_with_namespace}.git",
+            "web_url": f"{web}/{self.path_with_namespace}",
+            "last_activity_at": iso(self.last_activity_at, millis=True),
+            "visibility": self.visibility,
+            "archived": self.archived,
+            "permissions": permissions,
+        }
+
     def render(self, web: str, api: str, permissions: dict[str, Any] | None) -> dict[str, Any]:
         data = {
             **self.render_simple(web),

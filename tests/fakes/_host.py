@@ -59,6 +59,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
     exact: bool = False  # only the path equal to ``path_prefix``, not those below it
+    query_contains: str = ""  # only requests whose query string contains this
 
 
 class FakeHost:
@@ -85,6 +86,12 @@ class FakeHost:
         self.max_writes_in_flight = 0
         # Called with each request as it arrives (before the delay), e.g. to see what else is in flight.
         self.on_arrival: Callable[[RecordedRequest], None] | None = None
+        # A test aid for worlds of tens of thousands of repositories (off by default): GET answers are
+        # kept per token and URL until the world changes through the fake's methods (``forget_lists``).
+        # A real host renders its pages on many machines at once; one fake process renders one at a
+        # time, so without this a benchmark would mostly measure the fake.
+        self.fast_lists = False
+        self.answers: dict[tuple[str, str, str], Response] = {}
         self.router = Router()
         self._faults: deque[Fault] = deque()
         self._clock_offset = 0.0
@@ -115,6 +122,24 @@ class FakeHost:
                 if (method is None or r.method == method.upper()) and r.path.startswith(path_prefix)
             )
 
+    def forget_lists(self) -> None:
+        """The world changed: what ``fast_lists`` kept is computed again."""
+        self.answers.clear()
+
+    def kept_answer(self, token: str, call: Call, compute: Callable[[], Response]) -> Response:
+        """``compute()``, or with ``fast_lists`` the answer kept for this token, path and query."""
+        if not self.fast_lists or call.method != "GET":
+            return compute()
+        key = (token, call.request.url.path, call.request.url.query)
+        kept = self.answers.get(key)
+        if kept is None:
+            kept = compute()
+            if kept.status_code != 200:
+                return kept
+            self.answers[key] = kept
+        # A copy: the envelope adds headers (ETag, rate limits) to what it sends.
+        return Response(kept.body, kept.status_code, headers=dict(kept.headers))
+
     def clear_requests(self) -> None:
         with self.lock:
             self.requests.clear()
@@ -131,11 +156,19 @@ class FakeHost:
         headers: dict[str, str] | None = None,
         body: Any = None,
         exact: bool = False,
+        query_contains: str = "",
     ) -> None:
         """The next ``count`` requests answer ``status`` (with optional headers/JSON body, e.g. a secondary
-        limit); ``exact``: only requests for the path ``path_prefix`` itself."""
+        limit); ``exact``: only requests for the path ``path_prefix`` itself; ``query_contains``: only
+        requests whose query string contains it."""
         fault = Fault(
-            "fail", status=status, path_prefix=path_prefix, headers=headers or {}, body=body, exact=exact
+            "fail",
+            status=status,
+            path_prefix=path_prefix,
+            headers=headers or {},
+            body=body,
+            exact=exact,
+            query_contains=query_contains,
         )
         self._queue(count, fault)
 
@@ -159,10 +192,11 @@ class FakeHost:
         with self.lock:
             self._faults.extend(Fault(**vars(fault)) for _ in range(count))
 
-    def _take_fault(self, path: str) -> Fault | None:
+    def _take_fault(self, path: str, query: str = "") -> Fault | None:
         with self.lock:
             for fault in self._faults:
-                if path == fault.path_prefix if fault.exact else path.startswith(fault.path_prefix):
+                matches = path == fault.path_prefix if fault.exact else path.startswith(fault.path_prefix)
+                if matches and fault.query_contains in query:
                     self._faults.remove(fault)
                     return fault
         return None
@@ -276,7 +310,7 @@ class HostMiddleware:
         try:
             if self.fake.delay > 0:
                 await asyncio.sleep(self.fake.delay)
-            fault = self.fake._take_fault(path)
+            fault = self.fake._take_fault(path, entry.query)
             if fault is None:
                 await self.app(scope, receive, recording_send)
             else:

@@ -97,6 +97,7 @@ class FakeGitHub(FakeHost):
         "request_oauth_on_install",
         "install_needs_approval",
         "install_request_keeps_state",
+        "fast_lists",
     }
 
     def __init__(
@@ -144,6 +145,9 @@ class FakeGitHub(FakeHost):
         self.rate_limit_status = 403
         self.rate_limit_retry_after: int | None = None
         self.rate_limit_enabled = True
+        # A test aid for tens of thousands of repositories (off by default): remember each filtered,
+        # sorted /user/repos list until the world changes through the methods below.
+        self.list_index: dict[Any, tuple[list[GitHubRepository], list[int]]] = {}
         # State.
         self.accounts: dict[str, GitHubAccount] = {}  # lower-case login -> user or organisation
         self.repositories: dict[int, GitHubRepository] = {}
@@ -173,6 +177,7 @@ class FakeGitHub(FakeHost):
 
     def add_user(self, login: str, name: str | None = None, *, plan: Plan = "free") -> GitHubAccount:
         with self.lock:
+            self.forget_lists()
             account = GitHubAccount(
                 next(self._account_ids), login, name or login.title(), self.now(), plan=plan
             )
@@ -186,6 +191,7 @@ class FakeGitHub(FakeHost):
     ) -> GitHubAccount:
         """An organisation; ``members`` maps login to ``"admin"`` or ``"member"`` (a list means members)."""
         with self.lock:
+            self.forget_lists()
             roles = dict.fromkeys(members, "member") if isinstance(members, list) else dict(members or {})
             account = GitHubAccount(
                 next(self._account_ids),
@@ -202,12 +208,19 @@ class FakeGitHub(FakeHost):
     def enforce_sso(self, org: str) -> None:
         """The organisation enforces SAML SSO: unauthorized classic / OAuth App tokens lose sight of it."""
         with self.lock:
+            self.forget_lists()
             self.account(org).sso_enforced = True
 
     def authorize_sso(self, token: str, org: str) -> None:
         """What "Configure SSO" → "Authorize" does for ``token`` and ``org`` on github.com."""
         with self.lock:
+            self.forget_lists()
             self.tokens[token].sso_authorized.add(org.lower())
+
+    def forget_lists(self) -> None:
+        """The world changed: lists and answers kept for ``fast_lists`` are computed again."""
+        super().forget_lists()
+        self.list_index.clear()
 
     def account(self, login: str) -> GitHubAccount:
         try:
@@ -230,6 +243,7 @@ class FakeGitHub(FakeHost):
         protected: list[str] | None = None,
     ) -> GitHubRepository:
         with self.lock:
+            self.forget_lists()
             owner = self.account(owner_login)
             pushed_at = BASE_TIME - next(self._push_seq) * _PUSH_STEP
             repo = GitHubRepository(
@@ -289,6 +303,7 @@ class FakeGitHub(FakeHost):
         self, full_name: str, name: str, *, protected: bool = False, sha: str | None = None
     ) -> GitHubBranch:
         with self.lock:
+            self.forget_lists()
             repo = self.repository(full_name)
             branch = GitHubBranch(name, sha or fake_sha(full_name, name), protected)
             repo.branches[name] = branch
@@ -298,6 +313,7 @@ class FakeGitHub(FakeHost):
     def add_branches(self, full_name: str, names: list[str], *, protected: list[str] | None = None) -> None:
         """Many branches at once (a repository with thousands of them)."""
         with self.lock:
+            self.forget_lists()
             repo = self.repository(full_name)
             shielded = set(protected or [])
             for name in names:
@@ -307,6 +323,7 @@ class FakeGitHub(FakeHost):
 
     def add_collaborator(self, full_name: str, login: str, role: Role = "write") -> None:
         with self.lock:
+            self.forget_lists()
             self.repository(full_name).collaborators[login] = role
 
     def repository(self, full_name: str) -> GitHubRepository:
@@ -320,6 +337,7 @@ class FakeGitHub(FakeHost):
         return self.repositories.get(repo_id) if repo_id is not None else None
 
     def rename_repository(self, repo: GitHubRepository, name: str) -> None:
+        self.forget_lists()
         self._by_full_name.pop(repo.full_name.lower(), None)
         repo.name = name
         self._by_full_name[repo.full_name.lower()] = repo.id
@@ -378,6 +396,7 @@ class FakeGitHub(FakeHost):
 
     def _add_token(self, token: str, kind: TokenKind, user: str, **fields: Any) -> GitHubToken:
         with self.lock:
+            self.forget_lists()
             self.account(user)
             record = GitHubToken(
                 value=token, kind=kind, user=self.account(user).login, created_at=self.now(), **fields
@@ -445,6 +464,7 @@ class FakeGitHub(FakeHost):
     ) -> GitHubInstallation:
         """Install this fake's GitHub App on ``account`` (default: ``user``'s own account)."""
         with self.lock:
+            self.forget_lists()
             target = self.account(account or user)
             installation = GitHubInstallation(
                 id=next(self._installation_ids),

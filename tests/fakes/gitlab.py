@@ -71,6 +71,9 @@ class FakeGitLab(FakeHost):
         "redirect_uris",
         "confidential",
         "max_offset",
+        "count_limit",
+        "fast_lists",
+        "compact_projects",
     }
 
     def __init__(
@@ -106,6 +109,14 @@ class FakeGitLab(FakeHost):
         self.retry_after = 60
         # Offset pages of projects past this many records answer 400 (gitlab.com: 50,000).
         self.max_offset = 50_000
+        # Above this many records a list carries no x-total, x-total-pages or rel="last" (GitLab: 10,000).
+        self.count_limit = 10_000
+        # Test aids for lists of tens of thousands of projects (off by default): remember each filtered,
+        # sorted project list until the world changes through the methods below, and render projects
+        # with only the fields the service reads.
+        self.compact_projects = False
+        self.list_index: dict[Any, list[GitLabProject]] = {}
+        self._levels_index: dict[tuple[int, int], tuple[int | None, int | None, int | None]] = {}
         # State.
         self.users: dict[int, GitLabUser] = {}
         self.groups: dict[int, GitLabGroup] = {}
@@ -172,6 +183,7 @@ class FakeGitLab(FakeHost):
     ) -> GitLabGroup:
         """A group; ``parent`` (full path or group) makes it a subgroup."""
         with self.lock:
+            self.forget_lists()
             parent_group = self.group(parent) if parent is not None else None
             group = GitLabGroup(
                 next(self._namespace_ids), name or path.title(), path, parent_group, self.now(), visibility
@@ -208,6 +220,7 @@ class FakeGitLab(FakeHost):
     ) -> GitLabProject:
         """A project in a group (full path) or a user's personal namespace (username)."""
         with self.lock:
+            self.forget_lists()
             owner = self._namespace(namespace)
             ns_id = owner.id if isinstance(owner, GitLabGroup) else self._user_namespace[owner.id]
             activity = BASE_TIME - next(self._activity_seq) * _ACTIVITY_STEP
@@ -279,6 +292,7 @@ class FakeGitLab(FakeHost):
         self, project: str | int | GitLabProject, name: str, *, protected: bool = False
     ) -> GitLabBranch:
         with self.lock:
+            self.forget_lists()
             target = self.project(project)
             branch = GitLabBranch(name, commit_sha(target.path_with_namespace, name), protected)
             target.branches[name] = branch
@@ -289,6 +303,7 @@ class FakeGitLab(FakeHost):
     ) -> None:
         """Many branches at once (a project with thousands of them)."""
         with self.lock:
+            self.forget_lists()
             target = self.project(project)
             shielded = set(protected or [])
             for name in names:
@@ -309,6 +324,7 @@ class FakeGitLab(FakeHost):
     ) -> None:
         """Membership of a group (full path or object) or project (``path_with_namespace`` or object)."""
         with self.lock:
+            self.forget_lists()
             member = self.user(user)
             if isinstance(target, str):
                 group = self.find_group(target)
@@ -322,7 +338,14 @@ class FakeGitLab(FakeHost):
         self, project: str | GitLabProject, group: str | GitLabGroup, access_level: int
     ) -> None:
         with self.lock:
+            self.forget_lists()
             self.project(project).shared_with[self.group(group).id] = access_level
+
+    def forget_lists(self) -> None:
+        """The world changed: lists, roles and answers kept for ``fast_lists`` are computed again."""
+        super().forget_lists()
+        self.list_index.clear()
+        self._levels_index.clear()
 
     def group_level(self, user_id: int, group: GitLabGroup) -> int | None:
         """The user's role in a group, inherited from ancestors."""
@@ -333,6 +356,17 @@ class FakeGitLab(FakeHost):
         self, user_id: int, project: GitLabProject
     ) -> tuple[int | None, int | None, int | None]:
         """(project_access, group_access, effective) for ``permissions`` and filtering."""
+        if not self.fast_lists:
+            return self._project_levels(user_id, project)
+        key = (user_id, project.id)
+        levels = self._levels_index.get(key)
+        if levels is None:
+            levels = self._levels_index[key] = self._project_levels(user_id, project)
+        return levels
+
+    def _project_levels(
+        self, user_id: int, project: GitLabProject
+    ) -> tuple[int | None, int | None, int | None]:
         direct = self.members[("project", project.id)].get(user_id)
         if isinstance(project.namespace, GitLabUser) and project.namespace.id == user_id:
             direct = max(direct or 0, 50)
@@ -384,6 +418,7 @@ class FakeGitLab(FakeHost):
     ) -> GitLabToken:
         """A group access token: a new bot user ``group_{id}_bot_<hex>`` holding ``access_level`` in the group."""
         target = self.group(group)
+        self.forget_lists()
         bot = self.add_user(f"group_{target.id}_bot_{secrets.token_hex(16)}", name, bot=True)
         self.members[("group", target.id)][bot.id] = access_level
         return self._add_token(
@@ -402,6 +437,7 @@ class FakeGitLab(FakeHost):
     ) -> GitLabToken:
         """A project access token: a new bot user ``project_{id}_bot_<hex>`` holding ``access_level``."""
         target = self.project(project)
+        self.forget_lists()
         bot = self.add_user(f"project_{target.id}_bot_{secrets.token_hex(16)}", name, bot=True)
         self.members[("project", target.id)][bot.id] = access_level
         return self._add_token(

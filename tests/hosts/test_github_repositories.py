@@ -27,6 +27,7 @@ from app.domain.models import (
 from app.hosts.github.client import GitHubHost
 from app.hosts.github.repositories import parse_repository, sso_hidden_organizations
 from app.net.client import RetryPolicy, Upstream
+from app.net.transports import AnswerTooLarge
 from tests.recordings import load, replay
 
 API = "https://api.github.com"
@@ -424,3 +425,21 @@ def test_admin_rights_come_from_permissions_admin() -> None:
     assert admin is not None and admin.viewer_can_administer is True
     assert writer is not None and writer.viewer_can_administer is False
     assert unknown is not None and unknown.viewer_can_administer is False
+
+
+async def test_a_matching_refs_answer_too_large_to_read_falls_back_to_branch_pages(client: GitHubHost) -> None:
+    def too_large(request: httpx.Request) -> httpx.Response:
+        raise AnswerTooLarge("more than 5 MiB", request=request, limit=5 * 1024 * 1024)
+
+    with respx.mock(assert_all_mocked=True, base_url=API) as mock:
+        mock.get("/repos/octocat/huge/git/matching-refs/heads").mock(side_effect=too_large)
+        mock.get("/repos/octocat/huge/branches", params={"protected": "true"}).mock(
+            return_value=httpx.Response(200, json=[])
+        )
+        pages = mock.get("/repos/octocat/huge/branches").mock(
+            return_value=replay("github", "branches.codecov-2020.json")
+        )
+        listing = await client.list_branches(TOKEN, integration(), "octocat/huge")
+    recorded = load("github", "branches.codecov-2020.json")["response"]["body"]
+    assert [b.name for b in listing.branches] == [b["name"] for b in recorded]
+    assert pages.called

@@ -146,28 +146,39 @@ async def test_total_pages_header_sends_the_remaining_pages_at_once(client: GitL
     assert len(listing.repositories) == 8
 
 
-async def test_above_ten_thousand_projects_the_walk_follows_next_page_one_at_a_time(
+async def test_above_ten_thousand_projects_the_walk_goes_on_by_key_one_page_at_a_time(
     client: GitLabHost,
 ) -> None:
+    # Page 1 without totals (GitLab stops counting above 10,000): the rest by keyset pages, each named
+    # by the one before's Link rel="next" (GitLab REST docs, "Keyset-based pagination").
     in_flight = most = 0
 
     async def answer(request: httpx.Request) -> httpx.Response:
         nonlocal in_flight, most
-        number = int(request.url.params["page"])
+        params = request.url.params
         in_flight += 1
         most = max(most, in_flight)
         await asyncio.sleep(0.01)
         in_flight -= 1
-        return httpx.Response(
-            200, json=[project_json(number)], headers=pagination_headers(number, totals=False, last=3)
-        )
+        if "page" in params:
+            return httpx.Response(
+                200, json=[project_json(1)], headers=pagination_headers(1, totals=False, last=3)
+            )
+        assert params["pagination"] == "keyset" and params["order_by"] == "id" and params["sort"] == "asc"
+        after = int(params["id_after"])
+        number = after - 5000 + 1
+        headers = {}
+        if number < 3:
+            query = "membership=true&order_by=id&sort=asc&pagination=keyset&per_page=100"
+            headers["Link"] = f'<{API}/projects?{query}&id_after={5000 + number}>; rel="next"'
+        return httpx.Response(200, json=[project_json(number)], headers=headers)
 
     with respx.mock(assert_all_mocked=True, base_url=API) as mock:
         route = mock.get("/projects").mock(side_effect=answer)
         listing = await client.list_repositories(TOKEN, integration())
-    assert [int(c.request.url.params["page"]) for c in route.calls] == [1, 2, 3]
+    assert [c.request.url.params.get("id_after") for c in route.calls] == [None, "5001", "5002"]
     assert most == 1
-    assert len(listing.repositories) == 3
+    assert len(listing.repositories) == 3 and listing.complete
 
 
 async def test_group_token_lists_the_groups_projects_with_subgroups_and_shared_ones(

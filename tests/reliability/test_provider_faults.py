@@ -48,7 +48,9 @@ FAULTS = ["500", "502", "hang", "reset", "invalid_json", "truncate"]
 CONNECT = """mutation($input: ConnectGitTokenInput!) { connectGitToken(input: $input) {
   __typename ... on Integration { id account { login } } ... on Error { code message }
   ... on ProviderUnavailableError { retryAfterSeconds } } }"""
-LIST = """query($id: ID!) { integration(id: $id) { repositories(first: 100) {
+# A search: it waits for the whole list, so what the walk's faults do shows in the answer (a first page
+# without one may come from the host's own first page, tested in tests/api/test_first_page.py).
+LIST = """query($id: ID!) { integration(id: $id) { repositories(first: 100, search: "/") {
   totalCount edges { node { fullName } } } } }"""
 
 

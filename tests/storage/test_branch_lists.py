@@ -41,7 +41,8 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
 
 
 async def test_five_thousand_branches_round_trip_in_one_document(database: Database) -> None:
-    saved = await BranchListStore(database).save("int-1", "branches:a", "scope", branches(5000), NOW, None)
+    store = BranchListStore(database)
+    saved = await store.save(store.prepare("int-1", "branches:a", "scope", branches(5000), NOW, None))
     loaded = await BranchListStore(database).load("int-1", "branches:a")  # another replica
     assert loaded is not None and loaded.generation == saved.generation and loaded.fetched_at == NOW
     assert loaded.listing.branches == branches(5000).branches
@@ -51,15 +52,19 @@ async def test_five_thousand_branches_round_trip_in_one_document(database: Datab
 
 async def test_an_all_304_read_keeps_the_generation(database: Database) -> None:
     store = BranchListStore(database)
-    first = await store.save("int-1", "branches:a", "s", branches(3), NOW, None)
+    first = await store.save(store.prepare("int-1", "branches:a", "s", branches(3), NOW, None))
     unchanged = BranchListing(tuple(replace(p, fetched=False) for p in first.listing.pages))
-    second = await store.save("int-1", "branches:a", "s", unchanged, NOW + timedelta(minutes=1), first)
+    later = NOW + timedelta(minutes=1)
+    second = await store.save(store.prepare("int-1", "branches:a", "s", unchanged, later, first))
     assert second.generation == first.generation
-    changed = await store.save("int-1", "branches:a", "s", branches(4), NOW + timedelta(minutes=2), second)
+    changed = await store.save(
+        store.prepare("int-1", "branches:a", "s", branches(4), NOW + timedelta(minutes=2), second)
+    )
     assert changed.generation != first.generation
 
 
 async def test_a_disconnect_forgets_branch_lists_too(database: Database) -> None:
-    await BranchListStore(database).save("int-1", "branches:a", "s", branches(3), NOW, None)
+    store = BranchListStore(database)
+    await store.save(store.prepare("int-1", "branches:a", "s", branches(3), NOW, None))
     await ListingStore(database).delete_for_integration("int-1")
     assert await BranchListStore(database).load("int-1", "branches:a") is None

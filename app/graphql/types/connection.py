@@ -68,9 +68,9 @@ class PageRequest:
         chosen = repositories[start : start + self.first]
         return RepositoryPage(
             edges=[(cursor_of(r), r) for r in chosen],
-            has_next_page=start + self.first < len(repositories),
+            has_next_page=start + self.first < len(repositories) or found.more,
             has_previous_page=start > 0,
-            total_count=len(repositories),
+            total_count=found.total,
         )
 
 
@@ -81,7 +81,7 @@ class RepositoryPage:
     edges: list[tuple[str, Repository]]  # (cursor, repository)
     has_next_page: bool
     has_previous_page: bool
-    total_count: int
+    total_count: int | None  # None: not known yet (a first page from the host, no count asked)
 
     @property
     def start_cursor(self) -> str | None:

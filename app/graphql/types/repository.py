@@ -14,9 +14,11 @@ import strawberry
 
 from app.domain import models
 from app.domain.urls import checked_link, link_on_host
+from app.graphql.answer_cache import ListingUsed
 from app.graphql.context import Info
 from app.graphql.loaders import ListingKey
 from app.graphql.permissions import IsAuthenticated
+from app.graphql.selection import selects
 from app.graphql.types.branch import (
     AfterArgument,
     BranchConnection,
@@ -27,7 +29,7 @@ from app.graphql.types.branch import (
 from app.graphql.types.connection import PageRequest, RepositoryPage, normalise_search
 from app.graphql.types.node import Node, to_global_id
 from app.graphql.types.page_info import PageInfo
-from app.services.catalog import RepositoryList
+from app.services.catalog import HeadRequest, RepositoryList
 
 
 @strawberry.enum(name="AccessNoticeReason", description="Why repositories may be missing from a list.")
@@ -136,12 +138,19 @@ class RepositoryEdge:
 class RepositoryConnection:
     edges: list[RepositoryEdge]
     page_info: PageInfo
-    total_count: int = strawberry.field(description="How many repositories match, on all pages.")
+    total: strawberry.Private[int | None]
     repository_access: models.RepositoryAccess = strawberry.field(
         description="SELECTED when the host was given only some repositories: see manageAccessUrl."
     )
     manage_access_url: str | None = strawberry.field(description="Where the user gives access to more.")
     fetched_at: datetime = strawberry.field(description="When the Git host last confirmed this list.")
+
+    @strawberry.field(description="How many repositories match, on all pages.")
+    def total_count(self) -> int:
+        if self.total is None:  # only unknown when the query did not select it (a first page)
+            raise RuntimeError("totalCount was not computed for this page")
+        return self.total
+
     notices: list[AccessNotice] = strawberry.field(
         description="Why repositories may be missing from this list (organizations behind SAML "
         "single sign-on, a list cut short), each with what to tell the user. Empty when nothing is known to be missing."
@@ -162,7 +171,7 @@ class RepositoryConnection:
                 start_cursor=page.start_cursor,
                 end_cursor=page.end_cursor,
             ),
-            total_count=page.total_count,
+            total=page.total_count,
             repository_access=found.repository_access,
             manage_access_url=checked_link(found.manage_access_url, host=integration.endpoint.web_url),
             fetched_at=found.fetched_at,
@@ -187,7 +196,17 @@ async def resolve_repositories(
     page = PageRequest.parse(first, after)  # before any upstream work
     loaders = await info.context.loaders_for_caller()
     loaders.integration.prime(integration.id, integration)
-    found = await loaders.repositories.load(ListingKey(integration.id, search, refresh, integration))
+    first_page = None
+    if search is None and page.after is None:
+        first_page = HeadRequest(page.first, total=selects(info, "totalCount"))
+    found = await loaders.repositories.load(
+        ListingKey(integration.id, search, refresh, first_page, integration)
+    )
+    if info.context.answer is not None:
+        source = found.source
+        info.context.answer.used_listing(
+            ListingUsed(integration.id, source.key, source.generation, found.fetched_at) if source else None
+        )
     return RepositoryConnection.build(integration, found, page.slice(found))
 
 
@@ -200,6 +219,6 @@ async def resolve_repository_node(info: Info, local_id: str) -> RepositoryType |
     integration = await loaders.integration.load(integration_id)
     if integration is None:
         return None
-    found = await loaders.repositories.load(ListingKey(integration.id, None, False, integration))
+    found = await loaders.repositories.load(ListingKey(integration.id, None, False, None, integration))
     repo = next((r for r in found.repositories if r.id == repository_id), None)
     return RepositoryType.from_domain(integration, repo) if repo is not None else None

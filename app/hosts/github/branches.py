@@ -12,6 +12,10 @@
   include other matching head refs that start with" it) but not whether an exact match hides the
   others, so an answer naming ``prefix`` itself is not taken as complete.
 
+A repository with so many branches that ``matching-refs`` answers more than the service reads at once
+(``net.transports.MAX_ANSWER_BYTES``, 5 MiB: some 17,000 refs) is read from ``/branches`` instead, page by
+page of 100, with their ``protected`` flags.
+
 An empty repository answers 409 ("Git Repository is empty."): no branches. A 404 (or 403) means the
 repository is gone or no longer covered by the connection.
 """
@@ -31,6 +35,7 @@ from app.hosts.github import messages
 from app.hosts.parsing import parse_branches
 from app.net.client import HostHTTP
 from app.net.pagination import PageContent, Paginator, gather_first_error
+from app.net.transports import AnswerTooLarge
 
 HEADS = "refs/heads/"
 # A prefix safe to put in the path: characters Git allows in ref names, no "..", no component that
@@ -77,6 +82,13 @@ def parse_refs(body: Any) -> PageContent:
     return PageContent(branches=tuple(branches))
 
 
+def parse_branch_page(body: Any) -> PageContent:
+    """One page of ``/branches``: names, heads and protection."""
+    if not isinstance(body, list):
+        raise ProviderUnavailableError("GitHub answered with an unexpected branch list; try again later.")
+    return PageContent(branches=tuple(parse_branches(body, "sha")))
+
+
 def parse_protected(body: Any) -> PageContent:
     """Branches from ``/branches?protected=true``: every one protected, whatever the entry says."""
     if not isinstance(body, list):
@@ -102,6 +114,12 @@ async def list_branches(
         )
     except EmptyRepository:
         return BranchListing(pages=())
+    except ProviderUnavailableError as exc:
+        if not isinstance(exc.__cause__, AnswerTooLarge):
+            raise
+        # Too many branches for one answer: every branch page by page, each with its protection.
+        paged = await paginator.walk(f"{base}/branches", {}, parse_branch_page, before)
+        return BranchListing(pages=tuple(paged.pages), complete=paged.complete)
     return BranchListing(pages=(*refs.pages, *protected.pages), complete=refs.complete and protected.complete)
 
 

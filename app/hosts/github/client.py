@@ -29,7 +29,7 @@ from app.domain.models import (
     TokenKind,
     VerifiedToken,
 )
-from app.hosts.base import BranchListing, Listing
+from app.hosts.base import BranchListing, HeadPage, Listing
 from app.hosts.deploy import DeliveryAttempt, GrantedReadAccess, HookHealth, IncomingDelivery, LinkTarget
 from app.hosts.github import branches, deliveries, deploy_keys, repositories, statuses, webhooks
 from app.hosts.github.app import GitHubApp
@@ -140,6 +140,19 @@ class GitHubHost:
             self._api,
             integration,
             previous,
+            sso_url=self.sso_authorization_url(integration),
+        )
+
+    async def first_page(
+        self, token: str, integration: Integration, *, size: int, count: bool
+    ) -> HeadPage | None:
+        """The most recently pushed repositories (``/user/repos?sort=pushed``) in one round."""
+        return await repositories.first_page(
+            self._http(token),
+            self._api,
+            integration,
+            size=size,
+            count=count,
             sso_url=self.sso_authorization_url(integration),
         )
 

@@ -16,6 +16,10 @@ and a stable upstream order means a push changes one page (one 200 among 304s on
 instead of shifting every page, and cannot make a repository slip between pages while they are
 fetched concurrently.
 
+A picker's first page comes from ``first_page``: ``/user/repos?sort=pushed&direction=desc`` holds the
+most recently pushed repositories on its page 1 (provider-facts, "Learned since"), and ``per_page=1``
+asked beside it names the number of repositories in its ``rel="last"``.
+
 Under SAML SSO GitHub answers 200 with an organization's repositories left out and says so only in
 a header, ``X-GitHub-SSO: partial-results; organizations=ID1,ID2`` (provider-facts, "Learned
 since"): each page keeps the organizations it names, and the listing carries an
@@ -44,13 +48,13 @@ from app.domain.models import (
     TokenKind,
 )
 from app.domain.urls import link_on_host
-from app.hosts.base import Listing
+from app.hosts.base import HeadPage, Listing
 from app.hosts.github import messages
 from app.hosts.github.installations import PATH as INSTALLATIONS
 from app.hosts.github.installations import parse_installations
 from app.hosts.notices import list_incomplete
 from app.hosts.parsing import parse_timestamp
-from app.net.client import HostHTTP
+from app.net.client import HostHTTP, json_body
 from app.net.pagination import (
     CheckResponse,
     PageContent,
@@ -157,6 +161,45 @@ async def list_repositories(
         listing = Listing(pages=tuple(result.pages), complete=result.complete)
     notices = listing_notices(listing.pages, complete=listing.complete, sso_url=sso_url)
     return replace(listing, notices=notices)
+
+
+async def first_page(
+    http: HostHTTP, api: str, integration: Integration, *, size: int, count: bool, sso_url: str | None
+) -> HeadPage | None:
+    """The ``size`` most recently pushed repositories (``sort=pushed``, newest first), in one round.
+
+    With ``count``, ``per_page=1`` is asked beside it: its ``Link: rel="last"`` names the last page,
+    which is the number of repositories. A GitHub App installation's list has no push order: None.
+    """
+    if integration.token_kind is TokenKind.GITHUB_APP:
+        return None
+    paginator = Paginator(
+        http, api, check=check_listing_response(http.host), hidden=sso_hidden_organizations
+    )
+    params: dict[str, str | int] = {"sort": "pushed", "direction": "desc", "page": 1}
+    if integration.token_kind is not TokenKind.GITHUB_FINE_GRAINED:
+        params["affiliation"] = AFFILIATION
+    asked = [paginator.get(USER_REPOS, {**params, "per_page": size}, None)]
+    if count:
+        asked.append(paginator.get(USER_REPOS, {**params, "per_page": 1}, None))
+    head, *counted = await gather_first_error(asked)
+    web = integration.endpoint.web_url
+    repositories = parse_repository_list(json_body(head, http.host), web=web).repositories
+    more = "next" in head.links
+    total = None if more else len(repositories)
+    if counted:
+        last = paginator.link_page(counted[0], "last")
+        if last is not None:
+            total = last
+        elif "next" not in counted[0].links:
+            total = len(parse_repository_list(json_body(counted[0], http.host), web=web).repositories)
+    page = PageRecord(USER_REPOS, 1, None, hidden_organizations=sso_hidden_organizations(head) or ())
+    return HeadPage(
+        repositories=repositories,
+        more=more,
+        total=total,
+        notices=listing_notices([page], complete=True, sso_url=sso_url),
+    )
 
 
 async def _installations_listing(

@@ -27,7 +27,7 @@ from app.domain.models import (
     TokenKind,
     VerifiedToken,
 )
-from app.hosts.base import BranchListing, Listing
+from app.hosts.base import BranchListing, HeadPage, Listing
 from app.hosts.deploy import DeliveryAttempt, GrantedReadAccess, HookHealth, IncomingDelivery, LinkTarget
 from app.hosts.gitlab import branches, deliveries, deploy_tokens, messages, repositories, webhooks
 from app.hosts.gitlab.constants import API_PATH, MAINTAINER, REQUIRED_ROLE
@@ -106,6 +106,13 @@ class GitLabHost:
         """
         http = self._http(token, oauth=integration.token_kind is TokenKind.GITLAB_OAUTH)
         return await repositories.list_repositories(http, self._api_url, integration, search, previous)
+
+    async def first_page(
+        self, token: str, integration: Integration, *, size: int, count: bool
+    ) -> HeadPage | None:
+        """The projects with the latest activity in one round (``x-total`` counts them up to 10,000)."""
+        http = self._http(token, oauth=integration.token_kind is TokenKind.GITLAB_OAUTH)
+        return await repositories.first_page(http, self._api_url, integration, size=size)
 
     async def list_branches(
         self,

@@ -11,6 +11,10 @@ and ``forked_from_project``, which the picker shows; the full representation is 
 Pages are asked for in ``id`` order rather than by ``last_activity_at``: the service sorts the
 whole list itself, and a stable order means activity on one project changes one page (the others
 revalidate as 304s) and cannot shift projects between pages while they are fetched concurrently.
+Above 10,000 projects GitLab sends no totals, and past 50,000 records (gitlab.com) it refuses offset
+pages with 400: ``/projects`` then goes on by keyset pages (``KEYSET``); group projects have none and
+stop there (LIST_INCOMPLETE). A picker's first page is ``order_by=last_activity_at&sort=desc``
+(``first_page``), with ``x-total`` up to 10,000.
 A search is done by GitLab (``search=``), which matches names and paths across the whole list;
 ``search_namespaces=true`` makes it match group paths too, so "payments" finds
 ``acme/payments/api`` as GitHub's local filter on ``owner/name`` would (provider-facts, "Learned
@@ -34,13 +38,14 @@ import httpx
 from app.domain.errors import NeedsReconnectError, ProviderUnavailableError
 from app.domain.models import AccessNotice, Integration, Repository, TokenKind
 from app.domain.urls import link_on_host
-from app.hosts.base import Listing
+from app.hosts.base import HeadPage, Listing
 from app.hosts.gitlab import messages
 from app.hosts.gitlab.constants import MAINTAINER
 from app.hosts.notices import list_incomplete
 from app.hosts.parsing import parse_timestamp
 from app.net.client import HostHTTP, json_body
-from app.net.pagination import CheckResponse, PageContent, PageRecord, Paginator
+from app.net.pages import positive
+from app.net.pagination import CheckResponse, Keyset, PageContent, PageRecord, Paginator
 
 
 def _check(host: str) -> CheckResponse:
@@ -81,6 +86,35 @@ def listing_stream(integration: Integration) -> tuple[str, dict[str, str | int]]
     }
 
 
+def _after_last_project(content: PageContent) -> str | None:
+    # Pages come in id order: the next keyset page starts after the last id of this one.
+    return content.repositories[-1].id if content.repositories else None
+
+
+# Keyset pagination, only for /projects and only ordered by id (provider-facts, "Learned since"; GitLab
+# REST docs, "Keyset-based pagination"): the next page is named by Link rel="next" with id_after.
+KEYSET = Keyset(
+    params={"pagination": "keyset", "order_by": "id", "sort": "asc"}, cursor="id_after", after=_after_last_project
+)
+
+
+async def first_page(http: HostHTTP, api: str, integration: Integration, *, size: int) -> HeadPage | None:
+    """The ``size`` projects with the latest activity (``order_by=last_activity_at``), in one round;
+    the total from ``x-total`` (GitLab leaves it out above 10,000 records). A project token's list is
+    its one project: None."""
+    stream, params = listing_stream(integration)
+    if integration.token_kind is TokenKind.GITLAB_PROJECT and not params:
+        return None
+    paginator = Paginator(http, api, check=_check(http.host))
+    params.update(order_by="last_activity_at", sort="desc", per_page=size, page=1)
+    response = await paginator.get(stream, params, None)
+    repositories = parse_project_list(json_body(response, paginator.host), web=integration.endpoint.web_url).repositories
+    more = positive(response.headers.get("x-next-page")) is not None or "next" in response.links
+    total_text = response.headers.get("x-total", "").strip()
+    total = int(total_text) if total_text.isdigit() else None if more else len(repositories)
+    return HeadPage(repositories=repositories, more=more, total=total)
+
+
 async def list_repositories(
     http: HostHTTP, api: str, integration: Integration, search: str | None, previous: Listing | None
 ) -> Listing:
@@ -99,7 +133,8 @@ async def list_repositories(
         params["search"] = search
         params["search_namespaces"] = "true"
     parse = functools.partial(parse_project_list, web=integration.endpoint.web_url)
-    result = await paginator.walk(stream, params, parse, before)
+    keyset = KEYSET if stream == "/projects" else None  # group projects have no keyset pages
+    result = await paginator.walk(stream, params, parse, before, keyset=keyset)
     notices: tuple[AccessNotice, ...] = ()
     if not result.complete:
         listed = len({r.id for page in result.pages for r in page.repositories})
