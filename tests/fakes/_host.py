@@ -84,6 +84,12 @@ class FakeHost:
         # the fake does not refuse a burst, it measures it (make overlap visible with ``delay``).
         self.writes_in_flight = 0
         self.max_writes_in_flight = 0
+        # A host's limit on concurrent requests per caller (None: none): a request arriving while that
+        # many of the same credentials' requests are in flight gets ``concurrency_refusal()`` (FakeGitHub:
+        # GitHub's secondary rate limit of 100 concurrent requests). Counted per Authorization header.
+        self.concurrency_limit: int | None = None
+        self.concurrency_refusals = 0
+        self._in_flight_by_credential: dict[bytes, int] = {}
         # Called with each request as it arrives (before the delay), e.g. to see what else is in flight.
         self.on_arrival: Callable[[RecordedRequest], None] | None = None
         # A test aid for worlds of tens of thousands of repositories (off by default): GET answers are
@@ -213,6 +219,10 @@ class FakeHost:
             handler, params = found
             return handler(Call(request, params, body))
 
+    def concurrency_refusal(self) -> Response:
+        """The answer to a request over ``concurrency_limit``; a host with such a limit overrides it."""
+        return json_response({"message": "Too Many Requests"}, 429, {"Retry-After": "60"})
+
     def not_found(self, call: Call) -> Response:
         return json_response({"message": "Not Found"}, 404)
 
@@ -295,8 +305,16 @@ class HostMiddleware:
 
         entry = RecordedRequest(scope["method"], path, scope.get("query_string", b"").decode(), 0)
         writes = scope["method"] in ("POST", "PUT", "PATCH", "DELETE")
+        credential = dict(scope.get("headers", [])).get(b"authorization", b"")
         with self.fake.lock:  # logged in arrival order; the status is filled in when the answer starts
             index = len(self.fake.requests)
+            concurrent = self.fake._in_flight_by_credential.get(credential, 0) + 1
+            self.fake._in_flight_by_credential[credential] = concurrent
+            limit = self.fake.concurrency_limit
+            refused = bool(credential) and limit is not None and concurrent > limit
+            if refused:  # a refused request takes no place among those in flight
+                self.fake.concurrency_refusals += 1
+                self.fake._in_flight_by_credential[credential] = concurrent - 1
             self.fake.requests.append(entry)
             self.fake.in_flight += 1
             self.fake.max_in_flight = max(self.fake.max_in_flight, self.fake.in_flight)
@@ -310,14 +328,21 @@ class HostMiddleware:
         try:
             if self.fake.delay > 0:
                 await asyncio.sleep(self.fake.delay)
-            fault = self.fake._take_fault(path, entry.query)
-            if fault is None:
+            fault = None if refused else self.fake._take_fault(path, entry.query)
+            if refused:
+                await self.fake.concurrency_refusal()(scope, receive, recording_send)
+            elif fault is None:
                 await self.app(scope, receive, recording_send)
             else:
                 await self._inject(fault, scope, receive, recording_send)
         finally:
             with self.fake.lock:
                 self.fake.in_flight -= 1
+                left = self.fake._in_flight_by_credential.get(credential, 0) - (0 if refused else 1)
+                if left > 0:
+                    self.fake._in_flight_by_credential[credential] = left
+                else:
+                    self.fake._in_flight_by_credential.pop(credential, None)
                 if writes:
                     self.fake.writes_in_flight -= 1
                 if index < len(self.fake.requests) and self.fake.requests[index] is entry:

@@ -98,6 +98,9 @@ class FakeGitHub(FakeHost):
         "install_needs_approval",
         "install_request_keeps_state",
         "fast_lists",
+        "concurrency_limit",
+        "secondary_limit_status",
+        "secondary_retry_after",
     }
 
     def __init__(
@@ -145,6 +148,15 @@ class FakeGitHub(FakeHost):
         self.rate_limit_status = 403
         self.rate_limit_retry_after: int | None = None
         self.rate_limit_enabled = True
+        # Secondary rate limit: "No more than 100 concurrent requests are allowed. This limit is shared
+        # across the REST API and GraphQL API." Over it GitHub answers "403 or 429" with the secondary-limit
+        # message, and "If the retry-after response header is present, you should not retry your request
+        # until after that many seconds has elapsed" (docs.github.com/rest/using-the-rest-api/
+        # rate-limits-for-the-rest-api, "About secondary rate limits" and "Exceeding the rate limit").
+        # The body: tests/fixtures/github/error-403-secondary-rate-limit.github-docs.json.
+        self.concurrency_limit = 100
+        self.secondary_limit_status = 403
+        self.secondary_retry_after = 60
         # A test aid for tens of thousands of repositories (off by default): remember each filtered,
         # sorted /user/repos list until the world changes through the methods below.
         self.list_index: dict[Any, tuple[list[GitHubRepository], list[int]]] = {}
@@ -624,6 +636,16 @@ class FakeGitHub(FakeHost):
             self.rate_limit_remaining = self.rate_limit
             self.rate_limit_reset = int(self.now()) + 3600
         return self.rate_limit_remaining <= 0
+
+    def concurrency_refusal(self) -> Response:
+        """GitHub's secondary-limit answer to a request past ``concurrency_limit`` (see ``__init__``)."""
+        return github_error(
+            self.secondary_limit_status,
+            "You have exceeded a secondary rate limit and have been temporarily blocked from content "
+            "creation. Please retry your request again later.",
+            "https://docs.github.com/rest/overview/resources-in-the-rest-api#secondary-rate-limits",
+            headers={"retry-after": str(self.secondary_retry_after)},
+        )
 
     # --- misc -----------------------------------------------------------------------------------
 

@@ -85,6 +85,26 @@ async def test_the_window_grows_past_its_start_while_the_host_answers_cleanly(
     listing = await host.list_repositories(TOKEN, integration())
     assert len(listing.repositories) == 3000 and len(github.requests) == 30
     assert 10 < max(seen) <= 40  # more than the first 10 pages at once, never past the ceiling
+    assert github.concurrency_refusals == 0  # GitHub's documented 100 concurrent requests never reached
+
+
+async def test_a_window_that_outgrows_the_hosts_concurrency_limit_shrinks_and_finishes(
+    github: FakeGitHub, host: GitHubHost
+) -> None:
+    # A host whose concurrency limit is below the window's ceiling (GHES, or a user with other work
+    # in flight): the fake refuses requests past 4 at once as GitHub does, 403 + Retry-After, below the
+    # window's start of 10.
+    github.concurrency_limit = 4
+    github.secondary_retry_after = 0
+    listing = await host.list_repositories(TOKEN, integration())
+    assert len(listing.repositories) == 3000
+    refused = [r for r in github.requests if r.status == 403]
+    assert len(refused) == github.concurrency_refusals > 0
+    # Each refusal halves the window, so the walk settles near the limit instead of hammering it (a
+    # window that kept its size would be refused again and again until the page's retries ran out):
+    # fewer refusals than pages, and every page answered once.
+    assert len(refused) < 30
+    assert sum(1 for r in github.requests if r.status == 200) == 30
 
 
 async def test_a_short_retry_after_is_waited_out_and_the_page_asked_again(
