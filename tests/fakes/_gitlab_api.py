@@ -110,7 +110,7 @@ class GitLabAPI:
                 self.api(self.token_associations, READ_API),
             ),
         )
-        add("GET", f"{API}/projects", self.api(self.list_projects, READ_API))
+        add("GET", f"{API}/projects", self.api(self.list_projects, READ_API, listing_projects=True))
         add("GET", f"{API}/projects/{{id}}", self.api(self.get_project, READ_API))
         add("GET", f"{API}/projects/{{id}}/repository/branches", self.api(self.list_branches, READ_API))
         add(
@@ -134,7 +134,7 @@ class GitLabAPI:
 
         return routed
 
-    def api(self, handler: ApiHandler, scopes: frozenset[str] | None) -> Handler:
+    def api(self, handler: ApiHandler, scopes: frozenset[str] | None, *, listing_projects: bool = False) -> Handler:
         def wrapped(call: Call) -> Response:
             fake = self.fake
             if fake.rate_limited():
@@ -152,6 +152,17 @@ class GitLabAPI:
                     },
                     403,
                 )
+            elif listing_projects and (wait := fake.projects_list_wait(token.user_id)) is not None:
+                allowed = str(fake.projects_list_limit[0]) if fake.projects_list_limit else "0"
+                headers = {
+                    "Retry-After": str(wait),
+                    "RateLimit-Name": "projects_api_rate_limit",
+                    "RateLimit-Limit": allowed,
+                    "RateLimit-Observed": allowed,
+                    "RateLimit-Remaining": "0",
+                    "RateLimit-Reset": str(int(fake.now()) + wait),
+                }
+                return Response("Retry later\n", 429, headers, media_type="text/plain")
             else:
                 token.last_used_at = fake.now()
                 known = token

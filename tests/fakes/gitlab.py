@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import secrets
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -74,6 +74,7 @@ class FakeGitLab(FakeHost):
         "count_limit",
         "fast_lists",
         "compact_projects",
+        "projects_list_limit",
     }
 
     def __init__(
@@ -107,6 +108,13 @@ class FakeGitLab(FakeHost):
         self.rate_limit_remaining: int | None = None
         self.rate_limit_limit = 2000
         self.retry_after = 60
+        # gitlab.com's own limit on listing projects: "Projects API (GET /projects) ... 2,000 requests
+        # per 10 minutes" per user (docs.gitlab.com/user/gitlab_com/#rate-limits-on-gitlabcom; the
+        # facts sheet's Rate limits). Past it: 429 "Retry later" with Retry-After, the seconds until the
+        # oldest request of the window leaves it. It counts requests, not answers: a 304 counts too.
+        # (requests, seconds) or None for an instance without it (self-managed, by default).
+        self.projects_list_limit: tuple[int, float] | None = (2000, 600.0)
+        self._projects_listed: dict[int, deque[float]] = {}
         # Offset pages of projects past this many records answer 400 (gitlab.com: 50,000).
         self.max_offset = 50_000
         # Above this many records a list carries no x-total, x-total-pages or rel="last" (GitLab: 10,000).
@@ -631,6 +639,20 @@ class FakeGitLab(FakeHost):
         return None
 
     # --- misc -----------------------------------------------------------------------------------
+
+    def projects_list_wait(self, user_id: int) -> int | None:
+        """Count one ``GET /projects`` of this user; the Retry-After seconds when it is over the limit."""
+        if self.projects_list_limit is None:
+            return None
+        allowed, seconds = self.projects_list_limit
+        now = self.now()
+        times = self._projects_listed.setdefault(user_id, deque())
+        while times and times[0] <= now - seconds:
+            times.popleft()
+        if len(times) >= allowed:
+            return max(1, int(times[0] + seconds - now) + 1)
+        times.append(now)
+        return None
 
     def rate_limited(self) -> bool:
         return self.rate_limit_remaining is not None and self.rate_limit_remaining <= 0

@@ -11,6 +11,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
+from app.domain.errors import RateLimitedError
 from app.domain.models import (
     AuthMethod,
     GitAccount,
@@ -169,3 +170,23 @@ async def test_a_keyed_page_that_names_itself_next_ends_the_walk() -> None:
         listing: Listing = await host.list_repositories(TOKEN, integration())
     assert len(listing.repositories) == 150
     assert len(queries(fake)) == 2
+
+
+async def test_gitlab_coms_limit_on_listing_projects_ends_a_walk_with_how_long_to_wait() -> None:
+    # gitlab.com allows 2,000 GET /projects per user in 10 minutes (the fake's rule, sourced there);
+    # here 40, so the second walk of a 30-page list runs into it.
+    fake = world(3000)
+    fake.projects_list_limit = (40, 600.0)
+    host, client = host_for(fake)
+    async with client:
+        first = await host.list_repositories(TOKEN, integration())
+        assert len(first.repositories) == 3000 and len(fake.requests) == 30
+        with pytest.raises(RateLimitedError) as raised:
+            await host.list_repositories(TOKEN, integration())
+        # Retry-After: until the first walk's requests leave the 10-minute window.
+        assert raised.value.retry_after_seconds is not None and 590 <= raised.value.retry_after_seconds <= 601
+        statuses = [r.status for r in fake.requests[30:]]
+        assert statuses.count(200) == 10 and 0 < statuses.count(429) < 20  # nothing sent after the pause
+        fake.advance_time(601)
+        again = await host.list_repositories(TOKEN, integration())
+    assert len(again.repositories) == 3000
