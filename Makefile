@@ -13,7 +13,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # --locked: refuse to install when uv.lock no longer matches pyproject.toml (instead of re-resolving).
 SYNC = $(UV) sync --locked --python "$(PYTHON_EXE)"
 
-.PHONY: run test lint install install-run lock lock-upgrade lock-check k8s-tools k8s-tools-lock export-schema bench load clean
+.PHONY: run test lint install install-run lock lock-upgrade lock-check k8s-tools k8s-tools-lock npm-tools npm-tools-lock export-schema bench load clean
 
 $(UV): tools/uv.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
@@ -47,7 +47,7 @@ lock-upgrade: $(UV)
 run: install-run
 	$(BIN)/python -m app serve
 
-test: install lint k8s-tools
+test: install lint k8s-tools npm-tools
 	$(BIN)/python -m pytest
 
 lint: install
@@ -70,6 +70,23 @@ $(K8S_TOOLS)/installed: tools/k8s-tools.txt $(UV)
 k8s-tools-lock: $(UV)
 	$(UV) pip compile --quiet --universal --python-version 3.11 --generate-hashes \
 		--custom-compile-command "make k8s-tools-lock" --output-file tools/k8s-tools.txt tools/k8s-tools.in
+
+# The npm tools the API tests run against the service (tests/api/test_graphql_over_http.py: the
+# GraphQL-over-HTTP spec's server audit, graphql-http), from the npm registry with exactly the versions and integrity hashes of
+# tools/npm/package-lock.json (`npm ci`, no install scripts), into .tools/npm. Rebuilt when either file changes.
+NPM_TOOLS := .tools/npm
+npm-tools: $(NPM_TOOLS)/installed
+
+$(NPM_TOOLS)/installed: tools/npm/package.json tools/npm/package-lock.json
+	rm -rf $(NPM_TOOLS)
+	mkdir -p $(NPM_TOOLS)
+	cp tools/npm/package.json tools/npm/package-lock.json $(NPM_TOOLS)/
+	cd $(NPM_TOOLS) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+# After changing a version in tools/npm/package.json: pin it and its dependencies in package-lock.json.
+npm-tools-lock:
+	cd tools/npm && npm install --package-lock-only --ignore-scripts --no-audit --no-fund
 
 # The repository picker benchmark (docs/performance.md); installs the serial clients it compares with.
 bench: lock-check

@@ -13,11 +13,18 @@ from starlette.responses import HTMLResponse, Response
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET
 
 from app.domain.errors import PublicError
 from app.graphql.answer_cache import AnswerCache, AnswerRecorder
 from app.graphql.context import Context
 from app.graphql.cost_limit import TOO_COMPLEX
+from app.graphql.media_types import (
+    GRAPHQL_RESPONSE_JSON,
+    graphql_response_status,
+    is_request_error,
+    wants_graphql_response,
+)
 from app.graphql.schema import schema
 from app.observability import current_request_id, note
 from app.security.token_shapes import redact
@@ -48,13 +55,33 @@ class GraphQLApp(GraphQL[Context, None]):
         except RecursionError:
             raise json.JSONDecodeError("nested too deeply", "", 0) from None
 
+    async def run(self, request: Any, context: Any = UNSET, root_value: Any = UNSET) -> Any:
+        """Strawberry's answer, labelled ``application/graphql-response+json`` with the status code
+        ``process_result`` chose when the client asked for that media type (``app.graphql.media_types``)."""
+        response = await super().run(request, context, root_value)
+        status = (
+            getattr(request.state, "graphql_response_status", None) if isinstance(request, Request) else None
+        )
+        if isinstance(response, Response) and status is not None:
+            response.status_code = status
+            response.headers["content-type"] = f"{GRAPHQL_RESPONSE_JSON}; charset=utf-8"
+        return response
+
     async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
-        """The answer, without ``data`` when the query was refused as too complex before execution
-        (GraphQL over HTTP), and with anything shaped like a token blanked in error messages:
+        """The answer, without ``data`` when nothing was executed — always for a query refused as too
+        complex, and for every request error when the client accepts ``application/graphql-response+json``
+        (GraphQL over HTTP) — and with anything shaped like a token blanked in error messages:
         graphql-core's validation errors quote the document's values (``connectGitToken(input: {token:
         "ghp_…"})`` without a provider), and a token must not come back even to whoever sent it."""
         answer = await super().process_result(request, result)
-        refused = any((e.extensions or {}).get("code") == TOO_COMPLEX for e in result.errors or ())
+        errors_raised = result.errors or []
+        refused = any((e.extensions or {}).get("code") == TOO_COMPLEX for e in errors_raised)
+        if wants_graphql_response(request.headers.get("accept")):
+            request.state.graphql_response_status = graphql_response_status(
+                result.data is not None, errors_raised
+            )
+            if is_request_error(result.data is not None, errors_raised):
+                answer.pop("data", None)
         if refused and result.data is None:
             answer.pop("data", None)
         errors = answer.get("errors")
