@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -29,9 +30,11 @@ OVER_BUDGET = (
 
 
 def run_audit(url: str) -> list[dict[str, Any]]:
+    node = shutil.which("node")
+    assert node is not None, "Node.js is missing (.ci/run installs it)"
     assert (NPM_TOOLS / "graphql-http").is_dir(), "graphql-http is missing: run `make npm-tools`"
     finished = subprocess.run(
-        ["node", str(AUDIT), url],
+        [node, str(AUDIT), url],
         env={**os.environ, "NODE_PATH": str(NPM_TOOLS)},
         capture_output=True,
         text=True,
