@@ -99,7 +99,7 @@ CONNECT = """mutation Connect($input: ConnectGitTokenInput!) {
   }
 }"""
 DISCONNECT = """mutation Disconnect($id: ID!) {
-  disconnectGitIntegration(id: $id) {
+  disconnectGitIntegration(input: {id: $id}) {
     __typename
     ... on DisconnectedIntegration { id hostNotified }
     ... on Error { code message }

@@ -59,7 +59,7 @@ mutation Complete($input: CompleteGitOAuthInput!) {{
 """
 VERIFY = f"""
 mutation Verify($id: ID!) {{
-  verifyGitIntegration(id: $id) {{
+  verifyGitIntegration(input: {{id: $id}}) {{
     __typename
     ... on Integration {{ {INTEGRATION_FIELDS} }}
     ... on Error {{ code message }}
@@ -68,7 +68,7 @@ mutation Verify($id: ID!) {{
 """
 DISCONNECT = """
 mutation Disconnect($id: ID!) {
-  disconnectGitIntegration(id: $id) {
+  disconnectGitIntegration(input: {id: $id}) {
     __typename
     ... on DisconnectedIntegration { id hostNotified message }
     ... on Error { code message }

@@ -124,9 +124,8 @@ class RateLimitedError(ProviderUnavailableError):
 
 
 class ConnectError(PublicError):
-    """A token or login that could not be connected; a union member of the connect mutations."""
-
-    code = "CONNECT_FAILED"
+    """A token or login that could not be connected; only its subclasses are raised, each with its own
+    code (a union member of the connect mutations)."""
 
 
 class InvalidTokenError(ConnectError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from app.domain.errors import ForbiddenError, NotFoundError
+from app.domain.errors import ForbiddenError
 from app.domain.models import Integration
 from app.graphql.context import Info
 from app.graphql.permissions import IsAuthenticated, MayReadLinks
@@ -34,12 +34,13 @@ class Query:
 
     @strawberry.field(
         permission_classes=[IsAuthenticated],
-        description="One of the caller's integrations; NOT_FOUND when it does not exist or is someone else's.",
+        description="One of the caller's integrations by its id; null when there is none with this id, or it is "
+        "someone else's (never told apart), like `node(id)`.",
     )
-    async def integration(self, info: Info, id: strawberry.ID) -> IntegrationType:
+    async def integration(self, info: Info, id: strawberry.ID) -> IntegrationType | None:
         integration = await load_integration(info, id)
         if integration is None:
-            raise NotFoundError()
+            return None  # never kept by the answer cache: it keeps answers made of an integration only
         if info.context.answer is not None:
             info.context.answer.used_integration(integration)
         return IntegrationType.from_domain(integration)

@@ -32,20 +32,20 @@ async def test_malformed_tokens_are_unauthenticated(client: GraphQLTestClient, h
     assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
-async def test_unknown_integration_is_not_found(client: GraphQLTestClient) -> None:
+async def test_an_unknown_integration_is_null_like_an_unknown_node(client: GraphQLTestClient) -> None:
     gid = to_global_id("Integration", "0123456789abcdef01234567")
     body = await client.execute("query($id: ID!) { integration(id: $id) { id } }", {"id": gid})
-    assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert body == {"data": {"integration": None}}
     body = await client.execute("query($id: ID!) { node(id: $id) { id } }", {"id": gid})
     assert body == {"data": {"node": None}}
 
 
 @pytest.mark.parametrize("bad_id", ["", "!!!", "SW50ZWdyYXRpb246", to_global_id("Repository", "x")])
-async def test_garbage_ids_are_not_found_without_an_internal_error(
-    client: GraphQLTestClient, bad_id: str
-) -> None:
-    body = await client.execute("query($id: ID!) { integration(id: $id) { id } }", {"id": bad_id})
-    assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+async def test_garbage_ids_are_null_without_an_internal_error(client: GraphQLTestClient, bad_id: str) -> None:
+    body = await client.execute(
+        "query($id: ID!) { integration(id: $id) { id } other: integrations { id } }", {"id": bad_id}
+    )
+    assert body == {"data": {"integration": None, "other": []}}  # the rest of the answer stands
 
 
 async def test_deep_queries_are_refused(client: GraphQLTestClient) -> None:

@@ -60,6 +60,12 @@ RATE_LIMIT = "git_integrations_upstream_rate_limit_remaining"
 CACHE = "git_integrations_repository_cache_lookups_total"
 REFRESHES = "git_integrations_token_refreshes_total"
 
+# 100 repositories' branches: over the upstream budget, refused with QUERY_TOO_COMPLEX before anything runs.
+TOO_MUCH = (
+    'query TooMuch { node(id: "SW50ZWdyYXRpb246eA==") { ... on Integration { repositories(first: 100) { '
+    "edges { node { branches(first: 100) { totalCount } } } } } } }"
+)
+
 
 class Metrics:
     """One scrape of ``/metrics``, parsed with prometheus-client's own parser."""
@@ -245,13 +251,13 @@ async def test_graphql_requests_are_counted_by_operation_and_outcome(api: GraphQ
     await api.execute("{ integrations { id } }", user=None)
     await api.execute("query Mine { integrations { id } }", user=USER)
     await api.execute("query Broken { integrations { nope } }", user=USER)
-    await api.execute('query Missing { integration(id: "SW50ZWdyYXRpb246eA==") { id } }', user=USER)
+    await api.execute(TOO_MUCH, user=USER)
 
     after = await scrape(api.http)
     assert after.moved(before, GRAPHQL, operation="anonymous", outcome="UNAUTHENTICATED") == 1
     assert after.moved(before, GRAPHQL, operation="Mine", outcome="ok") == 1
     assert after.moved(before, GRAPHQL, operation="Broken", outcome="GRAPHQL_ERROR") == 1
-    assert after.moved(before, GRAPHQL, operation="Missing", outcome="NOT_FOUND") == 1
+    assert after.moved(before, GRAPHQL, operation="TooMuch", outcome="QUERY_TOO_COMPLEX") == 1
     assert after.moved(before, GRAPHQL_SECONDS, operation="Mine", outcome="ok") == 1
 
 

@@ -600,7 +600,7 @@ async def test_disconnecting_a_login_revokes_the_grant_at_github(service: Servic
     [access_token] = [t for t in hosts.github.tokens if t.startswith("gho_")]
 
     data = await service.execute(
-        "mutation($id: ID!) { disconnectGitIntegration(id: $id) { "
+        "mutation($id: ID!) { disconnectGitIntegration(input: {id: $id}) { "
         "... on DisconnectedIntegration { hostNotified message } } }",
         {"id": integration_id},
     )
@@ -620,7 +620,7 @@ async def test_disconnecting_when_github_is_down_still_removes_the_integration(
         hosts.github.reset_next_connection(count=5, path_prefix="/applications")
 
         data = await service.execute(
-            "mutation($id: ID!) { disconnectGitIntegration(id: $id) { "
+            "mutation($id: ID!) { disconnectGitIntegration(input: {id: $id}) { "
             "... on DisconnectedIntegration { hostNotified message } } }",
             {"id": integration_id},
         )

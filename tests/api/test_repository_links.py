@@ -289,7 +289,7 @@ async def test_disconnecting_an_integration_unlinks_its_repositories_first(setti
         await world.link(integration, GITHUB_REPOSITORY)
 
         await world.alice.data(
-            "mutation($id: ID!) { disconnectGitIntegration(id: $id) { __typename } }", {"id": integration}
+            "mutation($id: ID!) { disconnectGitIntegration(input: {id: $id}) { __typename } }", {"id": integration}
         )
 
         assert (await world.alice.data(LINKS))["repositoryLinks"] == []
@@ -302,7 +302,7 @@ async def test_a_link_whose_connection_needs_reconnecting_shows_broken(settings:
         await world.link(integration, GITHUB_REPOSITORY)
         world.github.revoke_token(GITHUB_TOKEN)
         await world.alice.data(
-            "mutation($id: ID!) { verifyGitIntegration(id: $id) { __typename } }", {"id": integration}
+            "mutation($id: ID!) { verifyGitIntegration(input: {id: $id}) { __typename } }", {"id": integration}
         )
 
         [link] = (await world.alice.data("{ repositoryLinks { status statusMessage } }"))["repositoryLinks"]

@@ -415,7 +415,7 @@ async def test_disconnecting_forgets_the_cached_repository_list(picker: Picker) 
         entries = database.db["repository_cache"]
         assert await entries.count_documents({"integrationId": picker.github_integration.id}) > 0
         body = await picker.client.execute(
-            "mutation($id: ID!) { disconnectGitIntegration(id: $id) { __typename } }",
+            "mutation($id: ID!) { disconnectGitIntegration(input: {id: $id}) { __typename } }",
             {"id": to_global_id("Integration", picker.github_integration.id)},
         )
         assert body["data"]["disconnectGitIntegration"]["__typename"] == "DisconnectedIntegration"
@@ -435,7 +435,7 @@ async def test_a_disconnect_while_the_host_is_listing_leaves_no_cached_list_behi
         await asyncio.sleep(0.01)
     assert picker.github.requests, "the listing never reached the host"
     body = await picker.client.execute(
-        "mutation($id: ID!) { disconnectGitIntegration(id: $id) { __typename } }",
+        "mutation($id: ID!) { disconnectGitIntegration(input: {id: $id}) { __typename } }",
         {"id": to_global_id("Integration", picker.github_integration.id)},
     )
     assert body["data"]["disconnectGitIntegration"]["__typename"] == "DisconnectedIntegration"

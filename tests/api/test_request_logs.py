@@ -56,6 +56,12 @@ GITHUB_USER = {
 }
 LOGGERS = ("app", "httpx", "httpcore", "strawberry", "pymongo", "uvicorn", "asyncio")
 
+# 100 repositories' branches: over the upstream budget, refused with QUERY_TOO_COMPLEX before anything runs.
+TOO_MUCH = (
+    'query TooMuch { node(id: "SW50ZWdyYXRpb246eA==") { ... on Integration { repositories(first: 100) { '
+    "edges { node { branches(first: 100) { totalCount } } } } } } }"
+)
+
 
 @dataclass
 class RawRecord:
@@ -211,18 +217,22 @@ async def test_failed_requests_say_why_and_who_is_unknown(
     hosts.get(f"{GITHUB_API}/user").mock(side_effect=httpx.ConnectError("refused"))
 
     anonymous = await api.http.post("/graphql", json={"query": "{ integrations { id } }"})
-    await api.execute('query Missing { integration(id: "SW50ZWdyYXRpb246eA==") { id } }', user=USER)
+    await api.execute(TOO_MUCH, user=USER)
     await api.execute(CONNECT, {"input": {"provider": "GITHUB", "token": CLASSIC}}, user=USER)
     await api.http.post("/graphql", content=b"{not json", headers={"Content-Type": "application/json"})
 
-    unauthenticated, missing, unreachable, malformed = logs.requests()
+    unauthenticated, too_much, unreachable, malformed = logs.requests()
     assert re.fullmatch(r"[0-9a-f]{32}", unauthenticated["request_id"])  # generated when not sent
     assert unauthenticated["request_id"] == anonymous.headers["x-request-id"]
     assert unauthenticated["operation"] == "anonymous"
     assert unauthenticated["user_id"] is None
     assert unauthenticated["outcome"] == "UNAUTHENTICATED"
     assert unauthenticated["upstream_requests"] == 0
-    assert (missing["operation"], missing["user_id"], missing["outcome"]) == ("Missing", USER, "NOT_FOUND")
+    assert (too_much["operation"], too_much["user_id"], too_much["outcome"]) == (
+        "TooMuch",
+        USER,
+        "QUERY_TOO_COMPLEX",
+    )
     # The host could not be reached: three attempts, and the mutation answered with an error member.
     assert unreachable["upstream_requests"] == 3
     assert unreachable["outcome"] == "ok"
@@ -268,7 +278,7 @@ async def test_tokens_connected_refused_or_sent_inline_never_reach_the_log(
         user=USER,
     )
     await api.execute(
-        "mutation Replace($id: ID!, $token: String!) { updateGitToken(id: $id, token: $token) { __typename } }",
+        "mutation Replace($id: ID!, $token: String!) { updateGitToken(input: {id: $id, token: $token}) { __typename } }",
         {"id": "SW50ZWdyYXRpb246eA==", "token": REFUSED_LEGACY},
         user=USER,
     )

@@ -17,12 +17,14 @@ def test_contract_names_exist() -> None:
     sdl = schema.as_str()
     for name in (
         "integrations: [Integration!]!",
-        "integration(id: ID!): Integration!",
+        "integration(id: ID!): Integration\n",
         "node(id: ID!): Node",
         "connectGitToken(input: ConnectGitTokenInput!): ConnectGitTokenResult!",
-        "updateGitToken(id: ID!, token: String!)",
-        "verifyGitIntegration(id: ID!)",
-        "disconnectGitIntegration(id: ID!)",
+        "updateGitToken(input: UpdateGitTokenInput!): UpdateGitTokenResult!",
+        "verifyGitIntegration(input: VerifyGitIntegrationInput!): VerifyGitIntegrationResult!",
+        "disconnectGitIntegration(input: DisconnectGitIntegrationInput!): DisconnectGitIntegrationResult!",
+        "enum ErrorCode",
+        "code: ErrorCode!",
         "enum TokenKind",
         "type Integration implements Node",
     ):

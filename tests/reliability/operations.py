@@ -92,7 +92,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "updateGitToken",
         "Mutation.updateGitToken",
-        f"""mutation Update($id: ID!, $token: String!) {{ updateGitToken(id: $id, token: $token) {{
+        f"""mutation Update($id: ID!, $token: String!) {{ updateGitToken(input: {{id: $id, token: $token}}) {{
               __typename ... on Integration {{ {INTEGRATION_FIELDS} }} {ERROR_FIELDS} }} }}""",
         lambda t: {"id": t.integration, "token": t.token},
         takes_an_id=True,
@@ -100,7 +100,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "verifyGitIntegration",
         "Mutation.verifyGitIntegration",
-        f"""mutation Verify($id: ID!) {{ verifyGitIntegration(id: $id) {{
+        f"""mutation Verify($id: ID!) {{ verifyGitIntegration(input: {{id: $id}}) {{
               __typename ... on Integration {{ {INTEGRATION_FIELDS} }} {ERROR_FIELDS} }} }}""",
         lambda t: {"id": t.integration},
         takes_an_id=True,
@@ -108,7 +108,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "disconnectGitIntegration",
         "Mutation.disconnectGitIntegration",
-        f"""mutation Disconnect($id: ID!) {{ disconnectGitIntegration(id: $id) {{
+        f"""mutation Disconnect($id: ID!) {{ disconnectGitIntegration(input: {{id: $id}}) {{
               __typename ... on DisconnectedIntegration {{ id hostNotified message }} {ERROR_FIELDS} }} }}""",
         lambda t: {"id": t.integration},
         takes_an_id=True,

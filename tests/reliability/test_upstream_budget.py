@@ -348,7 +348,7 @@ async def test_connecting_one_more_than_allowed_answers_limit_reached_and_reconn
             "user-0002",
         ]
         disconnected = await w.execute(
-            "mutation($id: ID!) { disconnectGitIntegration(id: $id) { __typename } }", {"id": first[0]["id"]}
+            "mutation($id: ID!) { disconnectGitIntegration(input: {id: $id}) { __typename } }", {"id": first[0]["id"]}
         )
         assert disconnected["data"]["disconnectGitIntegration"]["__typename"] == "DisconnectedIntegration"
         assert (await connect_token(w, 3))["__typename"] == "Integration"  # a freed place is free

@@ -61,6 +61,25 @@ class ConnectGitTokenInput:
     host: str | None = None
 
 
+@strawberry.input(description="The integration whose token to replace, and the new token.")
+class UpdateGitTokenInput:
+    id: strawberry.ID = strawberry.field(description="The integration's id (`Integration.id`).")
+    token: str = strawberry.field(
+        description="The new token, for the same account on the same host; checked like a new connection "
+        "before it replaces the stored one. Never answered back."
+    )
+
+
+@strawberry.input(description="The integration to check again.")
+class VerifyGitIntegrationInput:
+    id: strawberry.ID = strawberry.field(description="The integration's id (`Integration.id`).")
+
+
+@strawberry.input(description="The integration to remove.")
+class DisconnectGitIntegrationInput:
+    id: strawberry.ID = strawberry.field(description="The integration's id (`Integration.id`).")
+
+
 def _local_id(global_id: str) -> str | None:
     return local_id(global_id, "Integration")
 
@@ -85,12 +104,14 @@ class TokenMutations:
         permission_classes=[IsAuthenticated],
         description="Replace the token of an integration (same account) after the same checks.",
     )
-    async def update_git_token(self, info: Info, id: strawberry.ID, token: str) -> UpdateGitTokenResult:
+    async def update_git_token(self, info: Info, input: UpdateGitTokenInput) -> UpdateGitTokenResult:
         caller = await info.context.caller()
-        integration_id = _local_id(id)
+        integration_id = _local_id(input.id)
         if integration_id is None:
             raise NotFoundError()
-        updated = await info.context.services.connect_token.replace(caller.user_id, integration_id, token)
+        updated = await info.context.services.connect_token.replace(
+            caller.user_id, integration_id, input.token
+        )
         if updated is None:
             raise NotFoundError()
         return IntegrationType.from_domain(updated)
@@ -99,9 +120,11 @@ class TokenMutations:
         permission_classes=[IsAuthenticated],
         description="Check an integration against its host again and update its status.",
     )
-    async def verify_git_integration(self, info: Info, id: strawberry.ID) -> VerifyGitIntegrationResult:
+    async def verify_git_integration(
+        self, info: Info, input: VerifyGitIntegrationInput
+    ) -> VerifyGitIntegrationResult:
         caller = await info.context.caller()
-        integration_id = _local_id(id)
+        integration_id = _local_id(input.id)
         if integration_id is None:
             raise NotFoundError()
         verified = await info.context.services.verify.verify(caller.user_id, integration_id)
@@ -113,13 +136,15 @@ class TokenMutations:
         permission_classes=[IsAuthenticated], description="Remove an integration and its tokens."
     )
     async def disconnect_git_integration(
-        self, info: Info, id: strawberry.ID
+        self, info: Info, input: DisconnectGitIntegrationInput
     ) -> DisconnectGitIntegrationResult:
         caller = await info.context.caller()
-        integration_id = _local_id(id)
+        integration_id = _local_id(input.id)
         if integration_id is None:
             raise NotFoundError()
         removed = await info.context.services.disconnect.disconnect(caller.user_id, integration_id)
         if removed is None:
             raise NotFoundError()
-        return DisconnectedIntegration(id=id, host_notified=removed.host_notified, message=removed.message)
+        return DisconnectedIntegration(
+            id=input.id, host_notified=removed.host_notified, message=removed.message
+        )

@@ -8,6 +8,7 @@ error stays a GraphQL error with its ``extensions.code``.
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any
 
 import strawberry
@@ -16,10 +17,107 @@ from strawberry.types.field import StrawberryField
 from app.domain import errors
 
 
+@strawberry.enum(
+    description="Every code the service answers with: `Error.code` of a mutation's failure member, and "
+    "`extensions.code` of a GraphQL error (queries, and anything a mutation's union has no member for). "
+    "New values may be added; treat an unknown one like INTERNAL."
+)
+class ErrorCode(Enum):
+    # Errors of a request as a whole or of a query's field (extensions.code).
+    UNAUTHENTICATED = strawberry.enum_value(
+        "UNAUTHENTICATED",
+        description="No caller: the request has no `Authorization: Bearer <JWT>`, or the JWT is malformed, "
+        "expired or not signed by the platform. Sign in again.",
+    )
+    FORBIDDEN = strawberry.enum_value(
+        "FORBIDDEN",
+        description="The caller's JWT lacks the scope this operation needs (`git:deploy`, `git:clone`), or a "
+        "service token asked for something only its user may see.",
+    )
+    NOT_FOUND = strawberry.enum_value(
+        "NOT_FOUND",
+        description="No such object, or it belongs to someone else (the two are never told apart).",
+    )
+    BAD_USER_INPUT = strawberry.enum_value(
+        "BAD_USER_INPUT",
+        description="An argument is wrong (a `first` out of range, a cursor from another list, a search "
+        "too long); `message` says which.",
+    )
+    QUERY_TOO_COMPLEX = strawberry.enum_value(
+        "QUERY_TOO_COMPLEX",
+        description="The request would start more work at the Git hosts than one request may "
+        "(`extensions.cost` and `extensions.budget`); nothing was run. Ask for less at once.",
+    )
+    NEEDS_RECONNECT = strawberry.enum_value(
+        "NEEDS_RECONNECT",
+        description="The Git host no longer accepts the integration's token (revoked, expired login): "
+        "connect the account again.",
+    )
+    RATE_LIMITED = strawberry.enum_value(
+        "RATE_LIMITED",
+        description="The Git host's rate limit for this account is used up; `retryAfterSeconds` (or "
+        "`extensions.retryAfterSeconds`) says when to try again, when the host said.",
+    )
+    PROVIDER_UNAVAILABLE = strawberry.enum_value(
+        "PROVIDER_UNAVAILABLE",
+        description="The Git host is down, too slow or answered nonsense; try again later.",
+    )
+    SERVICE_UNAVAILABLE = strawberry.enum_value(
+        "SERVICE_UNAVAILABLE",
+        description="This service cannot reach its database right now; try again shortly.",
+    )
+    INTERNAL = strawberry.enum_value(
+        "INTERNAL",
+        description="A fault of this service, not of the request: the message carries a request id "
+        "(`extensions.requestId`) to report; the details are in the service's log.",
+    )
+    # Failure members of the connect and token mutations (Error.code).
+    INVALID_TOKEN = strawberry.enum_value(
+        "INVALID_TOKEN",
+        description="InvalidTokenError: the token is unknown, malformed, expired or revoked, or of a kind "
+        "that cannot be used here.",
+    )
+    MISSING_PERMISSIONS = strawberry.enum_value(
+        "MISSING_PERMISSIONS",
+        description="MissingPermissionsError: the token or login lacks scopes or permissions (`missing`).",
+    )
+    INSUFFICIENT_ROLE = strawberry.enum_value(
+        "INSUFFICIENT_ROLE",
+        description="InsufficientRoleError: the GitLab user's role is below Maintainer.",
+    )
+    HOST_NOT_ALLOWED = strawberry.enum_value(
+        "HOST_NOT_ALLOWED",
+        description="HostNotAllowedError: the host may not be contacted (not https, a private address) or "
+        "is not a Git host.",
+    )
+    OAUTH_NOT_CONFIGURED = strawberry.enum_value(
+        "OAUTH_NOT_CONFIGURED",
+        description="OAuthNotConfiguredError: the operator has not set up login with this host "
+        "(`variables`).",
+    )
+    INVALID_OAUTH_STATE = strawberry.enum_value(
+        "INVALID_OAUTH_STATE",
+        description="InvalidOAuthStateError: the login's state is unknown, expired, used or another "
+        "user's; start the login again.",
+    )
+    OAUTH_EXCHANGE_FAILED = strawberry.enum_value(
+        "OAUTH_EXCHANGE_FAILED",
+        description="OAuthExchangeError: the Git host refused the authorization code.",
+    )
+    LIMIT_REACHED = strawberry.enum_value(
+        "LIMIT_REACHED",
+        description="LimitReachedError: the user has as many integrations as allowed (`limit`).",
+    )
+
+
 @strawberry.interface(description="An expected failure, with a message written for the person at the screen.")
 class Error:
-    message: str
-    code: str
+    message: str = strawberry.field(
+        description="What went wrong and what to do about it, written to be shown to the user as it is."
+    )
+    code: ErrorCode = strawberry.field(
+        description="The failure as a value a program can switch on (each member type has its own)."
+    )
 
 
 @strawberry.type(
@@ -111,7 +209,7 @@ ErrorType = (
 
 def member_for(exc: errors.PublicError) -> ErrorType:
     """The GraphQL member for a domain error; unknown public errors are a programming mistake."""
-    message, code = exc.message, exc.code
+    message, code = exc.message, ErrorCode(exc.code)
     match exc:
         case errors.InvalidTokenError():
             return InvalidTokenError(message=message, code=code)
