@@ -41,7 +41,7 @@ TOKEN = scenarios.GITLAB_PERSONAL_TOKEN
 CONNECT = """mutation($input: ConnectGitTokenInput!) { connectGitToken(input: $input) {
   __typename ... on Integration { id } ... on Error { code message } } }"""
 LIST = "query($id: ID!) { integration(id: $id) { repositories(first: 5) { totalCount } } }"
-VERIFY = """mutation($id: ID!) { verifyGitIntegration(id: $id) {
+VERIFY = """mutation($id: ID!) { verifyGitIntegration(input: {id: $id}) {
   __typename ... on Integration { status } ... on Error { code } } }"""
 
 
