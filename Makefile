@@ -72,7 +72,8 @@ k8s-tools-lock: $(UV)
 		--custom-compile-command "make k8s-tools-lock" --output-file tools/k8s-tools.txt tools/k8s-tools.in
 
 # The npm tools the API tests run against the service (tests/api/test_graphql_over_http.py: the
-# GraphQL-over-HTTP spec's server audit, graphql-http), from the npm registry with exactly the versions and integrity hashes of
+# GraphQL-over-HTTP spec's server audit, graphql-http; tests/api/test_schema_descriptions.py:
+# graphql-schema-linter's description rules), from the npm registry with exactly the versions and integrity hashes of
 # tools/npm/package-lock.json (`npm ci`, no install scripts), into .tools/npm. Rebuilt when either file changes.
 NPM_TOOLS := .tools/npm
 npm-tools: $(NPM_TOOLS)/installed

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from app.domain.errors import ForbiddenError
@@ -22,7 +24,10 @@ async def load_integration(info: Info, global_id: str) -> Integration | None:
     return await loaders.integration.load(integration_id)
 
 
-@strawberry.type
+@strawberry.type(
+    description="What the caller can read. Every field needs `Authorization: Bearer <JWT>` (UNAUTHENTICATED "
+    "without it); a failure is a GraphQL error whose `extensions.code` is an ErrorCode."
+)
 class Query:
     @strawberry.field(
         permission_classes=[IsAuthenticated], description="The caller's integrations, oldest first."
@@ -37,7 +42,13 @@ class Query:
         description="One of the caller's integrations by its id; null when there is none with this id, or it is "
         "someone else's (never told apart), like `node(id)`.",
     )
-    async def integration(self, info: Info, id: strawberry.ID) -> IntegrationType | None:
+    async def integration(
+        self,
+        info: Info,
+        id: Annotated[
+            strawberry.ID, strawberry.argument(description="The integration's id (`Integration.id`).")
+        ],
+    ) -> IntegrationType | None:
         integration = await load_integration(info, id)
         if integration is None:
             return None  # never kept by the answer cache: it keeps answers made of an integration only
@@ -61,7 +72,17 @@ class Query:
         description="Any object by its global id, or null. A git:deploy token may read links and events only "
         "(FORBIDDEN for other ids).",
     )
-    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+    async def node(
+        self,
+        info: Info,
+        id: Annotated[
+            strawberry.ID,
+            strawberry.argument(
+                description="A global id from an `id` field: an Integration, Repository, RepositoryLink or "
+                "RepositoryEvent."
+            ),
+        ],
+    ) -> Node | None:
         link_id = local_id(id, "RepositoryLink")
         if link_id is not None:
             return await load_link(info, link_id)

@@ -27,7 +27,12 @@ MAX_TOKENS = 4000
 MAX_ALIASES = 30
 
 
-@strawberry.type
+@strawberry.type(
+    description="What the caller can change. Each mutation takes one `input` object and answers a union: "
+    "the result, or a failure member implementing Error (check `__typename`). Anything the union has no "
+    "member for (UNAUTHENTICATED, FORBIDDEN, QUERY_TOO_COMPLEX, SERVICE_UNAVAILABLE, INTERNAL) is a GraphQL "
+    "error with `extensions.code`."
+)
 class Mutation(TokenMutations, OAuthMutations, LinkMutations):
     pass
 

@@ -160,7 +160,11 @@ class LinkMutations:
         "the host. Linking the same repository again returns the same link, checks it and repairs what "
         "was deleted at the host. Needs admin (GitHub) or Maintainer (GitLab) rights on the repository.",
     )
-    async def link_repository(self, info: Info, input: LinkRepositoryInput) -> LinkRepositoryResult:
+    async def link_repository(
+        self,
+        info: Info,
+        input: Annotated[LinkRepositoryInput, strawberry.argument(description="The repository and branch.")],
+    ) -> LinkRepositoryResult:
         caller = await info.context.caller()
         integration_id, repository_id = repository_ids(input.repository_id)
         links = info.context.services.links
@@ -172,7 +176,11 @@ class LinkMutations:
         description="Remove a link: its webhook and deploy key or token at the host first, then its events. "
         "When the host cannot be reached the link goes all the same and `message` says what stayed.",
     )
-    async def unlink_repository(self, info: Info, input: UnlinkRepositoryInput) -> UnlinkRepositoryResult:
+    async def unlink_repository(
+        self,
+        info: Info,
+        input: Annotated[UnlinkRepositoryInput, strawberry.argument(description="The link to remove.")],
+    ) -> UnlinkRepositoryResult:
         caller = await info.context.caller()
         removed = await info.context.services.links.unlink(caller.user_id, link_local_id(input.id))
         if removed is None:
@@ -186,7 +194,11 @@ class LinkMutations:
         description="Show a build result on a commit of a linked repository (scope git:deploy). A state "
         "GitLab already shows counts as done.",
     )
-    async def set_commit_status(self, info: Info, input: SetCommitStatusInput) -> SetCommitStatusResult:
+    async def set_commit_status(
+        self,
+        info: Info,
+        input: Annotated[SetCommitStatusInput, strawberry.argument(description="The commit and its state.")],
+    ) -> SetCommitStatusResult:
         caller = await info.context.caller()
         request = domain.CommitStatusRequest(
             sha=input.sha,
@@ -206,7 +218,13 @@ class LinkMutations:
         "platform's builder): a GitHub App token for that repository alone, a read-only deploy key or a "
         "read_repository deploy token. Every issuance is written to the audit log.",
     )
-    async def clone_credentials(self, info: Info, input: CloneCredentialsInput) -> CloneCredentialsResult:
+    async def clone_credentials(
+        self,
+        info: Info,
+        input: Annotated[
+            CloneCredentialsInput, strawberry.argument(description="The link whose repository to clone.")
+        ],
+    ) -> CloneCredentialsResult:
         caller = await info.context.caller()
         issued = await info.context.services.clone_credentials.issue(caller, link_local_id(input.link_id))
         return CloneCredentialsType(

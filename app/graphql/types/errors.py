@@ -129,8 +129,13 @@ class InvalidTokenError(Error):
 
 @strawberry.type(description="The token or login lacks scopes or permissions the service needs.")
 class MissingPermissionsError(Error):
-    missing: list[str]
-    granted: list[str]
+    missing: list[str] = strawberry.field(
+        description='What the token or login lacks, as the host names it: scopes ("repo", "api") or '
+        'fine-grained permissions ("contents:write"); grant these at the host and connect again.'
+    )
+    granted: list[str] = strawberry.field(
+        description="What the host confirmed the token or login has, in the same notation."
+    )
     unverified: list[str] = strawberry.field(
         description="Permissions the host's answers could neither prove nor disprove."
     )
@@ -138,27 +143,34 @@ class MissingPermissionsError(Error):
 
 @strawberry.type(description="The GitLab user holds a role below Maintainer.")
 class InsufficientRoleError(Error):
-    required: str
-    actual: str | None
+    required: str = strawberry.field(description='The role needed, e.g. "Maintainer".')
+    actual: str | None = strawberry.field(
+        description='The role the user holds, e.g. "Developer"; null when GitLab did not say.'
+    )
 
 
 @strawberry.type(
     description="The host may not be contacted (not https, private address, ...) or is not a Git host."
 )
 class HostNotAllowedError(Error):
-    host: str
+    host: str = strawberry.field(description="The host as the service understood what was entered.")
 
 
 @strawberry.type(description="The Git host is down, slow or rate limiting; try again later.")
 class ProviderUnavailableError(Error):
-    retry_after_seconds: int | None
+    retry_after_seconds: int | None = strawberry.field(
+        description="Seconds to wait before trying again, when the host said (a rate limit's reset); null "
+        "when it did not."
+    )
 
 
 @strawberry.type(
     description="OAuth is not configured for this provider; the message names the variables to set."
 )
 class OAuthNotConfiguredError(Error):
-    variables: list[str]
+    variables: list[str] = strawberry.field(
+        description='The configuration variables the operator must set, e.g. "GITHUB_CLIENT_ID".'
+    )
 
 
 @strawberry.type(description="The OAuth state is unknown, expired, already used or belongs to another user.")
@@ -168,7 +180,11 @@ class InvalidOAuthStateError(Error):
 
 @strawberry.type(description="The Git host refused the authorization code.")
 class OAuthExchangeError(Error):
-    reason: str | None
+    reason: str | None = strawberry.field(
+        description="Why, as a short code for logs and support: the host's own OAuth error code (e.g. "
+        '"invalid_grant", "redirect_uri_mismatch") or the service\'s ("missing_code", "invalid_code", '
+        '"not_configured", ...); null when there is none.'
+    )
 
 
 @strawberry.type(description="No object with this id (or it belongs to someone else); `message` says which.")

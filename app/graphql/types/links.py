@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
@@ -178,7 +179,18 @@ class RepositoryLinkType(Node):
         "`endCursor` (or an event's `sequence`) to resume from; events stored meanwhile are never skipped."
     )
     async def events(
-        self, info: Info, first: int | None = 50, after: str | None = None
+        self,
+        info: Info,
+        first: Annotated[
+            int | None, strawberry.argument(description="How many events on this page (1..100; default 50).")
+        ] = 50,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The `endCursor` of the previous page, or an event's `sequence`: the events after "
+                "it. Null: from the first. BAD_USER_INPUT when it is not a cursor of this list."
+            ),
+        ] = None,
     ) -> RepositoryEventConnection:
         count, after_sequence = parse_events_page(first, after)
         found, more = await info.context.services.events.page(self.domain.id, after_sequence, count)

@@ -10,7 +10,9 @@ import strawberry
 
 @strawberry.interface(description="An object with a global id, fetchable with `node(id)`.")
 class Node:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(
+        description="The object's global id: opaque (do not parse it), stable, and good for node(id)."
+    )
 
 
 def to_global_id(type_name: str, local_id: str) -> strawberry.ID:

@@ -72,15 +72,22 @@ class AccessNotice:
     name="Repository", description="A repository (GitLab: project) an integration can deploy from."
 )
 class RepositoryType(Node):
-    id: strawberry.ID
-    name: str
+    id: strawberry.ID = strawberry.field(
+        description="The repository's global id (it names the integration too): for node(id), "
+        "linkRepository and Repository.branches."
+    )
+    name: str = strawberry.field(description='The repository\'s name without its owner, e.g. "api".')
     full_name: str = strawberry.field(description="Owner and name (GitLab: the path with namespace).")
-    owner: str
+    owner: str = strawberry.field(
+        description="The user or organization (GitLab: the namespace path) the repository belongs to."
+    )
     private: bool = strawberry.field(description="Not public (GitLab: private or internal).")
-    archived: bool
-    fork: bool
-    default_branch: str | None
-    web_url: str
+    archived: bool = strawberry.field(description="Archived at the host: read-only, no pushes.")
+    fork: bool = strawberry.field(description="A fork of another repository.")
+    default_branch: str | None = strawberry.field(
+        description='The branch the host opens by default, e.g. "main"; null for an empty repository.'
+    )
+    web_url: str = strawberry.field(description="The repository's page on the integration's host (http(s)).")
     clone_url: str = strawberry.field(description="HTTPS clone URL.")
     pushed_at: datetime | None = strawberry.field(description="Last push (GitLab: last activity).")
     viewer_can_administer: bool = strawberry.field(
@@ -128,16 +135,18 @@ class RepositoryType(Node):
         )
 
 
-@strawberry.type
+@strawberry.type(description="One repository of a page, with its place in the list.")
 class RepositoryEdge:
-    cursor: str
-    node: RepositoryType
+    cursor: str = strawberry.field(
+        description="Where this repository is in the list: pass it as `after` for the repositories after it."
+    )
+    node: RepositoryType = strawberry.field(description="The repository.")
 
 
 @strawberry.type(description="A page of an integration's repositories, most recently pushed first.")
 class RepositoryConnection:
-    edges: list[RepositoryEdge]
-    page_info: PageInfo
+    edges: list[RepositoryEdge] = strawberry.field(description="This page's repositories, in order.")
+    page_info: PageInfo = strawberry.field(description="Whether there is a next page, and its cursor.")
     total: strawberry.Private[int | None]
     repository_access: models.RepositoryAccess = strawberry.field(
         description="SELECTED when the host was given only some repositories: see manageAccessUrl."
