@@ -171,7 +171,7 @@ async def test_github_failing_while_repositories_are_listed_caches_nothing_and_t
 
     failed = await service.graphql.execute(LIST, {"id": integration_id})
 
-    assert failed["data"] is None
+    assert failed["data"] == {"integration": None}
     [error] = failed["errors"]
     assert error["extensions"]["code"] == "PROVIDER_UNAVAILABLE", error
     assert host_of(hosts.github_url) in error["message"]
