@@ -13,7 +13,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # --locked: refuse to install when uv.lock no longer matches pyproject.toml (instead of re-resolving).
 SYNC = $(UV) sync --locked --python "$(PYTHON_EXE)"
 
-.PHONY: run test lint install install-run lock lock-upgrade lock-check k8s-tools k8s-tools-lock npm-tools npm-tools-lock export-schema bench load clean
+.PHONY: run demo test lint install install-run lock lock-upgrade lock-check k8s-tools k8s-tools-lock npm-tools npm-tools-lock export-schema bench load clean
 
 $(UV): tools/uv.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
@@ -47,11 +47,16 @@ lock-upgrade: $(UV)
 run: install-run
 	$(BIN)/python -m app serve
 
+# The service with a fake GitHub and a fake GitLab on loopback, a seeded world and its cheat sheet
+# (README, "Try it without GitHub accounts"). Same set-up as `make run`.
+demo: install-run
+	$(BIN)/python -m demo
+
 test: install lint k8s-tools npm-tools
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff check app tests bench demo
 	$(BIN)/mypy --strict app
 
 # The tools that check deploy/kubernetes (kubectl for kustomize, kubernetes-validate, checkov), in a

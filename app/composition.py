@@ -248,6 +248,7 @@ async def open_services(
                 timeout_seconds=settings.http_timeout_seconds,
                 user_agent=USER_AGENT,
                 configured_origins=[origin.address for origin in configured_origins(settings)],
+                refuse_fake_hosts=settings.production,
             )
             stack.push_async_callback(http.aclose)
         stack.callback(tracing.instrument_http(http))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import importlib.util
+import ipaddress
 import json
 import os
 import re
@@ -277,7 +278,44 @@ class Settings:
                     f"{', '.join(missing)}: required with APP_ENV=production "
                     "(no generated secrets and no embedded database in production)"
                 )
+            _refuse_loopback_git_hosts(settings)
         return settings
+
+
+def _is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower().rstrip(".")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        network = ipaddress.ip_network(host, strict=False)
+    except ValueError:
+        return False
+    return any(network.version == loopback.version and network.overlaps(loopback) for loopback in _LOOPBACK)
+
+
+_LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
+
+
+def _refuse_loopback_git_hosts(settings: Settings) -> None:
+    """Production talks to no Git host on this machine's loopback: that is where the fake hosts of the
+    tests and of ``make demo`` serve (only there), so a demo configuration cannot start in production.
+    An answer from a fake that is reached some other way is refused too (``app.net.transports``)."""
+    for name, url in (
+        ("GITHUB_URL", settings.github_url),
+        ("GITHUB_API_URL", settings.github_api_url),
+        ("GITLAB_URL", settings.gitlab_url),
+    ):
+        if _is_loopback(urlsplit(url).hostname or ""):
+            raise ConfigurationError(
+                f"{name}: {url} is on the loopback interface, where only the fake Git hosts of the tests and "
+                "of make demo serve; APP_ENV=production needs the real host"
+            )
+    for entry in settings.git_host_allowlist:
+        if _is_loopback(entry):
+            raise ConfigurationError(
+                f"GIT_HOST_ALLOWLIST: {entry} is the loopback interface (the fake Git hosts of the tests and of "
+                "make demo); APP_ENV=production does not allow it"
+            )
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -40,7 +40,7 @@ import httpx
 from app.domain.errors import HostNotAllowedError, ProviderUnavailableError, RateLimitedError
 from app.net.accounting import ConcurrencyCap, UpstreamObserver, UserBusyError, count_upstream_request
 from app.net.guard import HostRefusedError
-from app.net.transports import AnswerTooLarge, PoolBusy, UnreadableEncoding
+from app.net.transports import AnswerTooLarge, FakeHostRefused, PoolBusy, UnreadableEncoding
 
 RETRYABLE_STATUSES = frozenset({500, 502, 503, 504})
 # Pages one listing has in flight at first: a listing of up to 2,100 repositories (21 pages) takes two
@@ -270,6 +270,12 @@ class HostHTTP:
             raise ProviderUnavailableError(
                 f"{self.host} sent an answer larger than {exc.limit // (1024 * 1024)} MiB, more than the "
                 "service reads; check the address of the host."
+            ) from exc
+        except FakeHostRefused as exc:
+            self._observe(url, None, started)
+            raise ProviderUnavailableError(
+                f"{self.host} is a fake Git host (the tests' or make demo's), which a production service "
+                "does not use; the operator must point the service at the real host."
             ) from exc
         except (httpx.TransportError, httpx.DecodingError) as exc:
             self._observe(url, None, started)

@@ -29,7 +29,14 @@ import httpx
 
 from app.net.decoding import ACCEPTED_ENCODINGS
 from app.net.guard import HostGuard, HostRefusedError
-from app.net.transports import BodyLimitTransport, DeadlineTransport, Origin, OriginRouter, PoolGate
+from app.net.transports import (
+    BodyLimitTransport,
+    DeadlineTransport,
+    Origin,
+    OriginRouter,
+    PoolGate,
+    RefuseFakeHosts,
+)
 
 
 class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
@@ -120,11 +127,13 @@ def guarded_client(
     configured_origins: Collection[Origin] = (),
     pools: PoolSizes = PoolSizes(),
     max_answer_bytes: int = MAX_ANSWER_BYTES,
+    refuse_fake_hosts: bool = False,
 ) -> httpx.AsyncClient:
     """The service's one client for Git hosts: guarded, pooled, bounded in time and size, never redirected.
 
     ``configured_origins``: the operator's hosts, ``(scheme, host, port)`` (``transports.origin_of``);
     every other host shares the smaller pool. ``timeout_seconds`` is each call's one deadline.
+    ``refuse_fake_hosts`` (production): an answer from a fake Git host of the tests or ``make demo`` fails.
     """
     wait = min(pools.wait_seconds, timeout_seconds)
 
@@ -135,7 +144,9 @@ def guarded_client(
         return PoolGate(calls, connections, wait)
 
     router = OriginRouter(configured_origins, pool(pools.configured), pool(pools.typed))
-    transport = BodyLimitTransport(router, max_answer_bytes)
+    transport: httpx.AsyncBaseTransport = BodyLimitTransport(router, max_answer_bytes)
+    if refuse_fake_hosts:
+        transport = RefuseFakeHosts(transport)
     return httpx.AsyncClient(
         transport=transport,
         # The deadline above bounds the whole call; these bound each step, as before.

@@ -5,6 +5,7 @@ within httpx's per-read timeout, and the whole answer takes for ever), send 300 
 connections so long that nothing is left for anyone else (issue 11). Composed the way httpx composes
 transports, outermost first (``app.net.transport.guarded_client`` builds the stack):
 
+    RefuseFakeHosts       production only: an answer marked as a test fake's is refused (``make demo``)
     BodyLimitTransport    at most ``max_bytes`` of body, decompressed by us (``app.net.decoding``)
       └─ OriginRouter         configured hosts → their pool; hosts users typed → a pool of their own
            └─ PoolGate            at most as many requests as the pool has connections; a bounded wait
@@ -47,6 +48,10 @@ class AnswerTooLarge(httpx.TransportError):
     def __init__(self, message: str, *, request: httpx.Request, limit: int) -> None:
         super().__init__(message, request=request)
         self.limit = limit
+
+
+class FakeHostRefused(httpx.TransportError):
+    """The answer came from one of the fake Git hosts of the tests and ``make demo``, in production."""
 
 
 class UnreadableEncoding(httpx.DecodingError):
@@ -180,6 +185,33 @@ class BodyLimitTransport(httpx.AsyncBaseTransport):
         return AnswerTooLarge(
             f"answer longer than {self._max_bytes} bytes", request=request, limit=self._max_bytes
         )
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+# The fake GitHub and GitLab of tests/fakes mark every answer with this header (the same name is written
+# there: app/ imports nothing from tests/). Production refuses such an answer: a demo configuration
+# copied into production, or a fake reached through a proxy, must not become the service's Git host.
+FAKE_HOST_HEADER = "X-Fake-Git-Host"
+
+
+class RefuseFakeHosts(httpx.AsyncBaseTransport):
+    """Refuses every answer that carries ``FAKE_HOST_HEADER`` (``APP_ENV=production``)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self._inner.handle_async_request(request)
+        if FAKE_HOST_HEADER in response.headers:
+            await response.aclose()
+            raise FakeHostRefused(
+                f"{request.url.host} answered as a fake Git host (tests, make demo), which APP_ENV=production "
+                "does not use",
+                request=request,
+            )
+        return response
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -1,17 +1,20 @@
 """The fake GitHub's OAuth: authorize, App installation, code and refresh exchange, revocation.
 
 The "user" never sees a page: authorize and install answer at once with the 302 GitHub would send after
-``fake.approving_user`` clicked the button (or ``error=access_denied`` with ``fake.deny_authorization``).
+``fake.approving_user`` clicked the button (or ``error=access_denied`` with ``fake.deny_authorization``);
+with ``fake.consent_page`` (``make demo``) a person clicks it on a page (``tests.fakes._consent``).
 """
 
 from __future__ import annotations
 
 import secrets
+from html import escape
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from starlette.responses import Response
 
+from tests.fakes._consent import APPROVE, DECISION, LOGIN, consent_page, remember, session_cookie
 from tests.fakes._github_common import basic_auth, github_error
 from tests.fakes._github_models import AuthorizationCode
 from tests.fakes._http import Call, Router, json_response, s256
@@ -47,10 +50,13 @@ class GitHubOAuth:
 
     def register(self, router: Router) -> None:
         router.add("GET", "/login/oauth/authorize", self.authorize)
+        router.add("POST", "/login/oauth/authorize", self.authorize)  # the consent page's form
         router.add("POST", "/login/oauth/access_token", self.access_token)
         router.add("GET", "/login/oauth/access_token", self.access_token)
         router.add("GET", "/apps/{slug}/installations/new", self.install)
+        router.add("POST", "/apps/{slug}/installations/new", self.install)  # the consent page's form
         router.add("GET", "/github-apps/{slug}/installations/new", self.install)  # GHES spelling
+        router.add("POST", "/github-apps/{slug}/installations/new", self.install)
         api = self.fake.api_prefix
         router.add("DELETE", f"{api}/applications/{{client_id}}/grant", self.revoke_grant)
         router.add("DELETE", f"{api}/applications/{{client_id}}/token", self.revoke_token)
@@ -58,7 +64,7 @@ class GitHubOAuth:
     # --- browser side ----------------------------------------------------------------------------
 
     def authorize(self, call: Call) -> Response:
-        fake, q = self.fake, call.query
+        fake, q = self.fake, call.form()  # GET: the query; POST (the consent page): the form too
         if q.get("client_id") != fake.client_id:
             return page(404, "Not Found")
         redirect_uri = q.get("redirect_uri") or (fake.callback_urls[0] if fake.callback_urls else None)
@@ -95,9 +101,49 @@ class GitHubOAuth:
                     "state": state,
                 },
             )
+        user = fake.approving_user
+        if fake.consent_page:
+            signed_in = call.request.cookies.get(session_cookie("github"))
+            if call.method == "GET" and not (signed_in and signed_in.lower() in fake.authorized_users):
+                return self._consent(call, q, signed_in)
+            if call.method == "POST":
+                if q.get(DECISION) != APPROVE:
+                    return redirect(
+                        redirect_uri,
+                        {
+                            "error": "access_denied",
+                            "error_description": "The user has denied your application access.",
+                            "error_uri": f"{_TROUBLESHOOTING}/#access-denied",
+                            "state": state,
+                        },
+                    )
+                signed_in = q.get(LOGIN, "")
+                if signed_in.lower() not in fake.accounts:
+                    return page(400, "No such user.")
+                fake.authorized_users.add(signed_in.lower())
+            user = signed_in
         scopes = tuple(s for s in q.get("scope", "").replace(",", " ").split() if s)
-        code = self._new_code(redirect_uri if "redirect_uri" in q else None, scopes, challenge)
-        return redirect(redirect_uri, {"code": code, "state": state})
+        code = self._new_code(redirect_uri if "redirect_uri" in q else None, scopes, challenge, user=user)
+        response = redirect(redirect_uri, {"code": code, "state": state})
+        return remember(response, "github", user) if fake.consent_page and user else response
+
+    def _users(self) -> list[str]:
+        return [a.login for a in self.fake.accounts.values() if a.type == "User"]
+
+    def _consent(self, call: Call, q: dict[str, str], signed_in: str | None) -> Response:
+        fake = self.fake
+        app = fake.app_slug or "an OAuth App"
+        return consent_page(
+            title=f"Authorize {app}",
+            action=call.request.url.path,
+            params=q,
+            users=self._users(),
+            signed_in=signed_in or fake.approving_user,
+            explanation=(
+                f"<code>{app}</code> (client <code>{fake.client_id}</code>) asks to act on your behalf"
+                + (f" with the scopes <code>{q.get('scope')}</code>." if q.get("scope") else ".")
+            ),
+        )
 
     def install(self, call: Call) -> Response:
         """The installation page, answered as if the user clicked "Install" (or "Request").
@@ -118,45 +164,81 @@ class GitHubOAuth:
         callback_url = fake.callback_urls[0] if fake.callback_urls else setup_url
         if setup_url is None or callback_url is None or fake.approving_user is None:
             return page(400, "This fake has no setup_url / callback_urls or no approving_user configured.")
-        state = call.query.get("state")
+        form = call.form()
+        state = form.get("state")
+        user, selection, chosen = fake.approving_user, fake.install_selection, list(fake.install_repositories)
+        if fake.consent_page:
+            if call.method == "GET":
+                return self._install_page(call, form)
+            if form.get(DECISION) != APPROVE:
+                # [unverified] what GitHub does on "Cancel" of an installation; the fake goes back to the
+                # setup URL without an installation id, like a request that was not made.
+                return redirect(setup_url, {"error": "access_denied", "state": state})
+            user = form.get(LOGIN, "")
+            if user.lower() not in fake.accounts:
+                return page(400, "No such user.")
+            selection = "selected" if form.get("repository_selection") == "selected" else "all"
+            chosen = [name.strip() for name in form.get("repositories", "").split(",") if name.strip()]
         if fake.install_needs_approval:
-            fake.installation_requests.append(fake.install_account or fake.approving_user)
+            fake.installation_requests.append(fake.install_account or user)
             kept = state if fake.install_request_keeps_state else None
             return redirect(setup_url, {"setup_action": "request", "state": kept})
-        account = fake.account(fake.install_account or fake.approving_user)
+        account = fake.account(fake.install_account or user)
         existing = next(
             (i for i in fake.installations.values() if i.account is account and i.app_slug == fake.app_slug),
             None,
         )
         if existing is None:
-            installation = fake.add_installation(
-                fake.approving_user,
-                fake.install_selection,
-                list(fake.install_repositories),
-                account=account.login,
-            )
+            installation = fake.add_installation(user, selection, chosen, account=account.login)
             action = "install"
         else:
-            existing.repository_selection = fake.install_selection
-            existing.repositories = list(fake.install_repositories)
+            existing.repository_selection = selection
+            existing.repositories = chosen
             installation, action = existing, "update"
         params: dict[str, str | None] = {"installation_id": str(installation.id), "setup_action": action}
         if fake.request_oauth_on_install:
             # The installation page takes no PKCE challenge, so the code GitHub issues here has none.
-            params["code"] = self._new_code(callback_url, (), None)
+            params["code"] = self._new_code(callback_url, (), None, user=user)
             params["state"] = state
             return redirect(callback_url, params)
         params["state"] = state
+        if fake.consent_page and user:
+            # Installing is consenting: GitHub's authorization that follows is instant for this user.
+            fake.authorized_users.add(user.lower())
+            return remember(redirect(setup_url, params), "github", user)
         return redirect(setup_url, params)
 
-    def _new_code(self, redirect_uri: str | None, scopes: tuple[str, ...], challenge: str | None) -> str:
+    def _install_page(self, call: Call, form: dict[str, str]) -> Response:
         fake = self.fake
-        assert fake.approving_user is not None
+        signed_in = call.request.cookies.get(session_cookie("github")) or fake.approving_user
+        owned = [r.full_name for r in fake.repositories.values() if r.owner.login == signed_in][:3]
+        suggested = ", ".join(fake.install_repositories or owned)
+        choices = f"""<fieldset><legend>Repository access</legend>
+<p><label><input type="radio" name="repository_selection" value="all" id="all" checked> All repositories</label></p>
+<p><label><input type="radio" name="repository_selection" value="selected" id="selected"> Only select
+repositories:</label> <input name="repositories" id="repositories" size="60" value="{escape(suggested)}"></p>
+</fieldset>"""
+        return consent_page(
+            title=f"Install {fake.app_slug}",
+            action=call.request.url.path,
+            params=form,
+            users=self._users(),
+            signed_in=signed_in,
+            explanation=f"Install the GitHub App <code>{fake.app_slug}</code> on your personal account.",
+            extra_fields=choices,
+            approve_label="Install & Authorize",
+        )
+
+    def _new_code(
+        self, redirect_uri: str | None, scopes: tuple[str, ...], challenge: str | None, *, user: str | None
+    ) -> str:
+        fake = self.fake
+        assert user is not None
         code = secrets.token_hex(10)
         fake.codes[code] = AuthorizationCode(
             code=code,
             client_id=fake.client_id,
-            user=fake.account(fake.approving_user).login,
+            user=fake.account(user).login,
             redirect_uri=redirect_uri,
             scopes=scopes,
             code_challenge=challenge,

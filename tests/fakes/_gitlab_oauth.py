@@ -1,7 +1,8 @@
 """The fake GitLab's OAuth (Doorkeeper): authorize, token (code and refresh), revoke, token info.
 
 Authorize answers at once with the 302 GitLab would send after ``fake.approving_user`` clicked
-"Authorize" (or ``error=access_denied`` when ``fake.deny_authorization``).
+"Authorize" (or ``error=access_denied`` when ``fake.deny_authorization``); with ``fake.consent_page``
+(``make demo``) a person clicks it on a page (``tests.fakes._consent``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from urllib.parse import urlencode
 
 from starlette.responses import Response
 
+from tests.fakes._consent import APPROVE, DECISION, LOGIN, consent_page, remember, session_cookie
 from tests.fakes._gitlab_models import GitLabAuthorizationCode
 from tests.fakes._http import Call, Router, json_response, s256
 
@@ -45,12 +47,13 @@ class GitLabOAuth:
 
     def register(self, router: Router) -> None:
         router.add("GET", "/oauth/authorize", self.authorize)
+        router.add("POST", "/oauth/authorize", self.authorize)  # the consent page's form
         router.add("POST", "/oauth/token", self.token)
         router.add("POST", "/oauth/revoke", self.revoke)
         router.add("GET", "/oauth/token/info", self.token_info)
 
     def authorize(self, call: Call) -> Response:
-        fake, q = self.fake, call.query
+        fake, q = self.fake, call.form()  # GET: the query; POST (the consent page): the form too
         if q.get("client_id") != fake.client_id:
             return Response("<p>The client identifier provided is invalid.</p>", 401, media_type="text/html")
         redirect_uri = q.get("redirect_uri", "")
@@ -95,17 +98,50 @@ class GitLabOAuth:
                     "error_description": "The resource owner or authorization server denied the request.",
                 },
             )
+        user = fake.approving_user
+        if fake.consent_page:
+            signed_in = call.request.cookies.get(session_cookie("gitlab"))
+            if call.method == "GET" and not (signed_in and signed_in.lower() in fake.authorized_users):
+                return consent_page(
+                    title="Authorize application",
+                    action=call.request.url.path,
+                    params=q,
+                    users=[u.username for u in fake.users.values() if not u.bot],
+                    signed_in=signed_in or fake.approving_user,
+                    explanation=(
+                        f"An application (<code>{fake.client_id}</code>) is requesting access to your "
+                        f"GitLab account with the scopes <code>{' '.join(scopes)}</code>."
+                    ),
+                )
+            if call.method == "POST":
+                if q.get(DECISION) != APPROVE:
+                    return redirect(
+                        redirect_uri,
+                        {
+                            "error": "access_denied",
+                            "state": state,
+                            "error_description": "The resource owner or authorization server denied the request.",
+                        },
+                    )
+                signed_in = q.get(LOGIN, "")
+                try:
+                    fake.user(signed_in)
+                except KeyError:
+                    return Response("<p>No such user.</p>", 400, media_type="text/html")
+                fake.authorized_users.add(signed_in.lower())
+            user = signed_in
         code = secrets.token_hex(32)
         fake.codes[code] = GitLabAuthorizationCode(
             code=code,
-            user_id=fake.user(fake.approving_user).id,
+            user_id=fake.user(user).id,
             redirect_uri=redirect_uri,
             scopes=scopes,
             code_challenge=challenge,
             code_challenge_method=(method or "plain") if challenge else None,
             expires_at=fake.now() + CODE_LIFETIME,
         )
-        return redirect(redirect_uri, {"code": code, "state": state})
+        response = redirect(redirect_uri, {"code": code, "state": state})
+        return remember(response, "gitlab", user) if fake.consent_page and user else response
 
     def _client_ok(self, call: Call, params: dict[str, str], *, pkce: bool) -> bool:
         """Confidential applications need their secret; public ones may rely on PKCE alone."""

@@ -36,6 +36,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tests.fakes._http import Call, Router, json_response, route_segments, wall_clock
 
 CONTROL_PREFIX = "_fake"
+# Every answer of a fake carries this header, and APP_ENV=production refuses an answer that does
+# (app.net.transports.FAKE_HOST_HEADER, the same name: app/ imports nothing from tests/).
+FAKE_HOST_HEADER = "X-Fake-Git-Host"
 # Set by ``tests.fakes.server`` on every scope: a callable that aborts this request's TCP connection.
 ABORT_EXTENSION = "tests.fakes.abort"
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -104,7 +107,10 @@ class FakeHost:
         self._add_control_routes()
         self.app = Starlette(
             routes=[Route("/{path:path}", self._endpoint, methods=_METHODS)],
-            middleware=[Middleware(HostMiddleware, fake=self)],
+            middleware=[
+                Middleware(IdentifyingMiddleware, name=type(self).__name__),
+                Middleware(HostMiddleware, fake=self),
+            ],
         )
 
     # --- clock -----------------------------------------------------------------------------------
@@ -277,6 +283,27 @@ class FakeHost:
         self.requests.clear()
         self._faults.clear()
         return json_response({"cleared": True})
+
+
+class IdentifyingMiddleware:
+    """Marks every answer (faults and control routes too) as coming from a fake: ``FAKE_HOST_HEADER``."""
+
+    def __init__(self, app: ASGIApp, name: str) -> None:
+        self.app = app
+        self.value = name.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def marking_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (FAKE_HOST_HEADER.lower().encode(), self.value)]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, marking_send)
 
 
 class HostMiddleware:

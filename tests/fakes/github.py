@@ -129,6 +129,12 @@ class FakeGitHub(FakeHost):
         self.setup_url: str | None = None  # installation redirect; defaults to callback_urls[0]
         self.approving_user: str | None = None  # who "clicks Authorize"; defaults to the first user added
         self.deny_authorization = False
+        # A person at a browser clicks "Authorize" / "Install" (tests.fakes._consent); who authorized before.
+        self.consent_page = False
+        self.authorized_users: set[str] = set()  # lower-case logins
+        # Per user: seconds a login's refresh token lives (default REFRESH_TOKEN_LIFETIME, about six
+        # months), e.g. a login that must be renewed by signing in again in two days.
+        self.refresh_token_lifetimes: dict[str, int] = {}
         self.install_selection: Literal["all", "selected"] = "all"
         self.install_repositories: list[str] = []
         self.install_account: str | None = None  # defaults to the approving user
@@ -452,14 +458,13 @@ class FakeGitHub(FakeHost):
             expires_at=now + (lifetime or APP_TOKEN_LIFETIME),
             refresh_token=refresh,
         )
-        self.refresh_tokens[refresh] = RefreshToken(
-            refresh, access, user, self.client_id, now + REFRESH_TOKEN_LIFETIME
-        )
+        refresh_lifetime = self.refresh_token_lifetimes.get(user.lower(), REFRESH_TOKEN_LIFETIME)
+        self.refresh_tokens[refresh] = RefreshToken(refresh, access, user, self.client_id, now + refresh_lifetime)
         return {
             "access_token": access,
             "expires_in": lifetime or APP_TOKEN_LIFETIME,
             "refresh_token": refresh,
-            "refresh_token_expires_in": REFRESH_TOKEN_LIFETIME,
+            "refresh_token_expires_in": refresh_lifetime,
             "token_type": "bearer",
             "scope": "",
         }

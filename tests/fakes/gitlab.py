@@ -94,6 +94,9 @@ class FakeGitLab(FakeHost):
         self.oauth_scopes: list[str] = list(DEFAULT_OAUTH_SCOPES)  # what the application may request
         self.approving_user: str | None = None  # username; defaults to the first human user added
         self.deny_authorization = False
+        # A person at a browser clicks "Authorize" (tests.fakes._consent); who authorized before.
+        self.consent_page = False
+        self.authorized_users: set[str] = set()  # lower-case usernames
         # Lifetime of the access token a code exchange hands out (None: GitLab's 2 hours), e.g. to make
         # the first token due for a refresh at once; refreshed tokens always get the usual lifetime.
         self.code_token_lifetime: int | None = None
