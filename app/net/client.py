@@ -67,7 +67,7 @@ class PagePolicy:
 
 
 # Failures that would only repeat, or multiply the wait, when tried again (see the module docstring).
-_NOT_RETRIED = (httpx.TimeoutException, AnswerTooLarge, UnreadableEncoding, UserBusyError)
+_NOT_RETRIED = (httpx.TimeoutException, AnswerTooLarge, UnreadableEncoding, UserBusyError, FakeHostRefused)
 
 
 @dataclass(frozen=True)
