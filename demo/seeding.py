@@ -71,17 +71,6 @@ class Pusher:
     pushed_hooks: set[tuple[str, int]] = field(default_factory=set)
     pushes: dict[str, list[str]] = field(default_factory=dict)  # webhook URL → delivery ids
 
-    def linked(self) -> list[tuple[str, str, str]]:
-        """(host, repository, webhook URL) of every hook the service created."""
-        found = []
-        with self.github.lock:
-            for repo in self.github.repositories.values():
-                found += [("github", repo.full_name, hook.url) for hook in repo.hooks if hook.active]
-        with self.gitlab.lock:
-            for project in self.gitlab.projects.values():
-                found += [("gitlab", project.path_with_namespace, hook.url) for hook in project.hooks]
-        return found
-
     def push_new(self) -> int:
         """Push to the repositories whose hook has not seen a push from the demo yet."""
         return self._push(only_new=True)

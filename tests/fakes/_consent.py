@@ -41,7 +41,8 @@ def consent_page(
     extra_fields: str = "",
     approve_label: str = "Authorize",
 ) -> Response:
-    """The page a user of the host sees; ``params`` travel back as hidden fields."""
+    """The page a user of the host sees; ``params`` travel back as hidden fields. ``explanation`` and
+    ``extra_fields`` are HTML: the caller escapes what came with the request."""
     hidden = "".join(
         f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">'
         for k, v in params.items()

@@ -140,8 +140,9 @@ class GitHubOAuth:
             users=self._users(),
             signed_in=signed_in or fake.approving_user,
             explanation=(
-                f"<code>{app}</code> (client <code>{fake.client_id}</code>) asks to act on your behalf"
-                + (f" with the scopes <code>{q.get('scope')}</code>." if q.get("scope") else ".")
+                f"<code>{escape(app)}</code> (client <code>{escape(fake.client_id)}</code>) asks to act on "
+                "your behalf"
+                + (f" with the scopes <code>{escape(q['scope'])}</code>." if q.get("scope") else ".")
             ),
         )
 
@@ -224,7 +225,7 @@ repositories:</label> <input name="repositories" id="repositories" size="60" val
             params=form,
             users=self._users(),
             signed_in=signed_in,
-            explanation=f"Install the GitHub App <code>{fake.app_slug}</code> on your personal account.",
+            explanation=f"Install the GitHub App <code>{escape(fake.app_slug or '')}</code> on your account.",
             extra_fields=choices,
             approve_label="Install & Authorize",
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from html import escape
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
@@ -109,8 +110,8 @@ class GitLabOAuth:
                     users=[u.username for u in fake.users.values() if not u.bot],
                     signed_in=signed_in or fake.approving_user,
                     explanation=(
-                        f"An application (<code>{fake.client_id}</code>) is requesting access to your "
-                        f"GitLab account with the scopes <code>{' '.join(scopes)}</code>."
+                        f"An application (<code>{escape(fake.client_id)}</code>) is requesting access to "
+                        f"your GitLab account with the scopes <code>{escape(' '.join(scopes))}</code>."
                     ),
                 )
             if call.method == "POST":

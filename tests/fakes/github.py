@@ -459,7 +459,9 @@ class FakeGitHub(FakeHost):
             refresh_token=refresh,
         )
         refresh_lifetime = self.refresh_token_lifetimes.get(user.lower(), REFRESH_TOKEN_LIFETIME)
-        self.refresh_tokens[refresh] = RefreshToken(refresh, access, user, self.client_id, now + refresh_lifetime)
+        self.refresh_tokens[refresh] = RefreshToken(
+            refresh, access, user, self.client_id, now + refresh_lifetime
+        )
         return {
             "access_token": access,
             "expires_in": lifetime or APP_TOKEN_LIFETIME,
