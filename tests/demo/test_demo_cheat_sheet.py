@@ -19,6 +19,7 @@ from demo import operations as ops
 from demo import world
 from demo.seeding import sign_in
 from tests.demo.conftest import RunningDemo
+from tests.harness import ROOT
 
 pytestmark = pytest.mark.uvicorn
 
@@ -274,3 +275,10 @@ def test_the_demo_page_shows_the_sheet_and_hands_out_the_jwts_from_its_configura
         },
     )
     assert preflight.headers["access-control-allow-origin"] == running_demo.page
+
+
+def test_make_demo_runs_what_these_tests_start() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    recipe = makefile.split("\ndemo: ", 1)[1].split("\n\n", 1)[0]
+    assert recipe.startswith("install-run\n"), "the same set-up as make run"
+    assert recipe.splitlines()[1].strip() == "$(BIN)/python -m demo"
