@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import binascii
 import importlib.util
-import ipaddress
 import json
 import os
 import re
@@ -39,6 +38,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from app.domain.errors import ConfigurationError
 from app.hosts.github.addresses import api_url_for as github_api_url_for
 from app.hosts.github.addresses import is_dotcom
+from app.net.addresses import on_this_machine
 from app.net.allowlist import parse_entry as parse_allowlist_entry
 
 DEV_SECRETS_FILE = "development-secrets.json"
@@ -282,20 +282,6 @@ class Settings:
         return settings
 
 
-def _is_loopback(host: str) -> bool:
-    host = host.strip("[]").lower().rstrip(".")
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        network = ipaddress.ip_network(host, strict=False)
-    except ValueError:
-        return False
-    return any(network.version == loopback.version and network.overlaps(loopback) for loopback in _LOOPBACK)
-
-
-_LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
-
-
 def _refuse_loopback_git_hosts(settings: Settings) -> None:
     """Production talks to no Git host on this machine's loopback: that is where the fake hosts of the
     tests and of ``make demo`` serve (only there), so a demo configuration cannot start in production.
@@ -305,13 +291,13 @@ def _refuse_loopback_git_hosts(settings: Settings) -> None:
         ("GITHUB_API_URL", settings.github_api_url),
         ("GITLAB_URL", settings.gitlab_url),
     ):
-        if _is_loopback(urlsplit(url).hostname or ""):
+        if on_this_machine(urlsplit(url).hostname or ""):
             raise ConfigurationError(
                 f"{name}: {url} is on the loopback interface, where only the fake Git hosts of the tests and "
                 "of make demo serve; APP_ENV=production needs the real host"
             )
     for entry in settings.git_host_allowlist:
-        if _is_loopback(entry):
+        if on_this_machine(entry):
             raise ConfigurationError(
                 f"GIT_HOST_ALLOWLIST: {entry} is the loopback interface (the fake Git hosts of the tests and of "
                 "make demo); APP_ENV=production does not allow it"

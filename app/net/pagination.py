@@ -106,7 +106,11 @@ class Paginator:
                 break
             await self.window.throttled()
             wait = limited.retry_after_seconds
-            if wait is None or wait > self.policy.inline_wait_seconds or attempt >= self.policy.throttle_retries:
+            if (
+                wait is None
+                or wait > self.policy.inline_wait_seconds
+                or attempt >= self.policy.throttle_retries
+            ):
                 await self.window.close(limited)
                 raise limited
             logger.info("%s asked for a pause of %s s: asking again", self.host, wait)
@@ -131,7 +135,9 @@ class Paginator:
         value = self.link_param(response, rel, "page", same_path=False)
         return positive(value)
 
-    def link_param(self, response: httpx.Response, rel: str, name: str, *, same_path: bool = True) -> str | None:
+    def link_param(
+        self, response: httpx.Response, rel: str, name: str, *, same_path: bool = True
+    ) -> str | None:
         """A query parameter of a ``Link`` relation (GitLab's keyset ``id_after``), if the link stays
         on this API (and, with ``same_path``, on the path that was asked)."""
         url = response.links.get(rel, {}).get("url")

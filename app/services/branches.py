@@ -143,7 +143,12 @@ class Branches:
         return BranchList(self._ordered(integration, full_key, found, search, default))
 
     def _ordered(
-        self, integration: Integration, key: str, stored: StoredBranches, search: str | None, default: str | None
+        self,
+        integration: Integration,
+        key: str,
+        stored: StoredBranches,
+        search: str | None,
+        default: str | None,
     ) -> builtins.list[Branch]:
         """``picker_order`` of a stored list, remembered per generation: a warm page of thousands of
         branches is not filtered and sorted again on every request."""

@@ -123,7 +123,9 @@ class BranchListStore:
         }
         stored = replace(listing, pages=tuple(replace(p, fetched=False) for p in listing.pages))
         self._remember((integration_id, key, generation), stored)
-        return PreparedBranches(integration_id, key, StoredBranches(stored, fetched_at, generation, scope), document)
+        return PreparedBranches(
+            integration_id, key, StoredBranches(stored, fetched_at, generation, scope), document
+        )
 
     @unavailable_on_failure
     async def save(self, prepared: PreparedBranches) -> StoredBranches:

@@ -62,6 +62,10 @@ def test_production_refuses_the_demo_configuration() -> None:
         ("GITHUB_URL", "http://localhost:8101"),
         ("GITHUB_API_URL", "http://[::1]:8101"),
         ("GITLAB_URL", "http://127.0.0.2:8102/gitlab"),
+        ("GITLAB_URL", "http://2130706433:8102"),  # 127.0.0.1 spelled as one number
+        ("GITLAB_URL", "http://0.0.0.0:8102"),  # reaches the machine's own sockets
+        ("GITLAB_URL", "http://[::ffff:127.0.0.1]:8102"),
+        ("GITLAB_URL", "http://gitlab.localhost:8102"),
         ("GIT_HOST_ALLOWLIST", "10.0.0.0/8,127.0.0.1"),
         ("GIT_HOST_ALLOWLIST", "localhost"),
     ],

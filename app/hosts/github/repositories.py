@@ -173,9 +173,7 @@ async def first_page(
     """
     if integration.token_kind is TokenKind.GITHUB_APP:
         return None
-    paginator = Paginator(
-        http, api, check=check_listing_response(http.host), hidden=sso_hidden_organizations
-    )
+    paginator = Paginator(http, api, check=check_listing_response(http.host), hidden=sso_hidden_organizations)
     params: dict[str, str | int] = {"sort": "pushed", "direction": "desc", "page": 1}
     if integration.token_kind is not TokenKind.GITHUB_FINE_GRAINED:
         params["affiliation"] = AFFILIATION

@@ -94,7 +94,9 @@ def _after_last_project(content: PageContent) -> str | None:
 # Keyset pagination, only for /projects and only ordered by id (provider-facts, "Learned since"; GitLab
 # REST docs, "Keyset-based pagination"): the next page is named by Link rel="next" with id_after.
 KEYSET = Keyset(
-    params={"pagination": "keyset", "order_by": "id", "sort": "asc"}, cursor="id_after", after=_after_last_project
+    params={"pagination": "keyset", "order_by": "id", "sort": "asc"},
+    cursor="id_after",
+    after=_after_last_project,
 )
 
 
@@ -108,7 +110,9 @@ async def first_page(http: HostHTTP, api: str, integration: Integration, *, size
     paginator = Paginator(http, api, check=_check(http.host))
     params.update(order_by="last_activity_at", sort="desc", per_page=size, page=1)
     response = await paginator.get(stream, params, None)
-    repositories = parse_project_list(json_body(response, paginator.host), web=integration.endpoint.web_url).repositories
+    repositories = parse_project_list(
+        json_body(response, paginator.host), web=integration.endpoint.web_url
+    ).repositories
     more = positive(response.headers.get("x-next-page")) is not None or "next" in response.links
     total_text = response.headers.get("x-total", "").strip()
     total = int(total_text) if total_text.isdigit() else None if more else len(repositories)
