@@ -40,8 +40,8 @@ mutation Complete($input: CompleteGitOAuthInput!) {{
 }}
 """
 VERIFY = f"""
-mutation Verify($id: ID!) {{
-  verifyGitIntegration(id: $id) {{
+mutation Verify($input: VerifyGitIntegrationInput!) {{
+  verifyGitIntegration(input: $input) {{
     __typename
     ... on Integration {{ {INTEGRATION} }}
     ... on Error {{ code message }}

@@ -193,7 +193,7 @@ async def seed(
         )
         rita = _expect(connected["connectGitToken"], "Integration", "rita's token")
         github.revoke_token(world.GH_RITA)
-        await ops.execute(api, service_url, jwts["rita"], ops.VERIFY, {"id": rita["id"]})
+        await ops.execute(api, service_url, jwts["rita"], ops.VERIFY, {"input": {"id": rita["id"]}})
 
         # lena: one repository linked; the webhook brings a push.
         connected = await ops.execute(
