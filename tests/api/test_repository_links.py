@@ -310,3 +310,26 @@ async def test_a_link_whose_connection_needs_reconnecting_shows_broken(settings:
         assert link["status"] == "BROKEN" and "connect it again" in link["statusMessage"]
         again = await world.link(integration, GITHUB_REPOSITORY)
         assert again["__typename"] == "NeedsReconnectError"
+
+
+async def test_a_fine_grained_connection_linking_a_repository_gone_at_github_is_told_not_found(
+    settings: Settings,
+) -> None:
+    # GitHub names the scopes an endpoint accepts (X-Accepted-OAuth-Scopes) on every answer, to tokens
+    # without scopes too (recording user.github-app-token-empty-scopes): on a 404 it says nothing about
+    # a fine-grained token, whose grants are permissions, not scopes.
+    async with deploy_world(settings) as world:
+        token = "github_pat_" + "Vanished".ljust(82, "0")
+        permissions = {
+            "administration": "write",
+            "statuses": "write",
+            "contents": "write",
+            "webhooks": "write",
+        }
+        world.github.add_fine_grained_token(token, "octocat", permissions, "all")
+        integration = await world.connect("GITHUB", token)
+
+        link = await world.link(integration, "octocat/gone-meanwhile")
+
+        assert link["__typename"] == "NotFoundError", link
+        assert "scope" not in link["message"]

@@ -111,10 +111,16 @@ class GitHubAPI:
         )
         if token is None:
             return
+        if accepted_scopes is not None and "X-Accepted-OAuth-Scopes" not in response.headers:
+            # Every answer names the scopes the endpoint accepts, successes and refusals alike, and not
+            # only to classic tokens: the recorded answer to a GitHub App user token
+            # (user.github-app-token-empty-scopes, api.github.com 2024) carries X-Accepted-OAuth-Scopes
+            # next to X-Accepted-GitHub-Permissions. For fine-grained PATs no recording says either
+            # way: the fake sends it too, the less convenient answer (a client must not read a scope
+            # refusal into a 404 of a token that has no scopes).
+            response.headers["X-Accepted-OAuth-Scopes"] = accepted_scopes
         if token.kind in ("classic", "oauth_app"):
             response.headers["X-OAuth-Scopes"] = ", ".join(token.scopes)
-            if accepted_scopes is not None and "X-Accepted-OAuth-Scopes" not in response.headers:
-                response.headers["X-Accepted-OAuth-Scopes"] = accepted_scopes
         elif token.kind == "app_user":
             # The facts sheet expects no scope header for ghu_ tokens; the recorded real answer
             # (user.github-app-token-empty-scopes) carries an empty one, so the fake sends it empty.

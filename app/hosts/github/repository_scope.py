@@ -22,7 +22,7 @@ from app.domain.errors import (
     ProviderUnavailableError,
     PublicError,
 )
-from app.domain.models import Integration
+from app.domain.models import Integration, TokenKind
 from app.hosts.github import link_messages, messages
 from app.net.client import HostHTTP
 
@@ -82,8 +82,11 @@ class RepositoryScope:
                 link_messages.refused(doing, self.full_name, response), [permission], granted
             )
         if status == 404:
+            # GitHub names the accepted scopes on every answer, to app and fine-grained tokens too
+            # (recording user.github-app-token-empty-scopes): only a token that has scopes can lack one.
             scopes = response.headers.get("x-accepted-oauth-scopes", "").strip()
-            if scopes and not set(map(str.strip, scopes.split(","))) & set(granted):
+            scoped = self.integration.token_kind in (TokenKind.GITHUB_CLASSIC, TokenKind.GITHUB_OAUTH_APP)
+            if scoped and scopes and not set(map(str.strip, scopes.split(","))) & set(granted):
                 return MissingPermissionsError(
                     link_messages.scope_lacks(scopes, self.full_name), [scopes.split(",")[0].strip()], granted
                 )
