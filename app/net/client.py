@@ -110,7 +110,7 @@ def is_rate_limited(response: httpx.Response) -> bool:
     if response.headers.get("x-ratelimit-remaining", "").strip() == "0" or "retry-after" in response.headers:
         return True
     try:
-        message = str(response.json().get("message", ""))
+        message = str(parse_json(response).get("message", ""))
     except (ValueError, AttributeError):
         return False
     return "rate limit" in message.lower()

@@ -9,7 +9,8 @@ in issue 11 (a self-hosted "GitLab" is whatever address a user types, so nothing
 - ``huge``: a JSON answer of ``size`` bytes (300 MB took a worker from 68 to 377 MB), with or without
   ``Content-Length`` (``declare_length``), written lazily so that what was sent can be counted;
 - ``gzip_bomb``: a small ``Content-Encoding: gzip`` body that inflates to ``size`` bytes;
-- ``nested``: 200 with JSON nested 100,000 deep (Python's parser ends in ``RecursionError``).
+- ``nested``: JSON nested 100,000 deep (Python's parser ends in ``RecursionError``), as a 200 or as the
+  refusal ``status`` names.
 
 ``bytes_sent`` and ``connections`` say what it managed to do. It runs in a thread with its own event
 loop, like a host elsewhere would: a busy service cannot slow it down.
@@ -35,12 +36,13 @@ class HostileHost:
     interval: float = 0.3  # drip: seconds between bytes
     size: int = 300 * 1024 * 1024  # huge, gzip_bomb: bytes of body (inflated, for the bomb)
     declare_length: bool = False  # huge: send Content-Length
+    status: str = "200 OK"  # nested: the status line's code and reason (a refusal is read for its reason too)
     bytes_sent: int = 0
     connections: int = 0
     open_connections: int = 0
 
     def _answer_head(self, body_length: int | None, *extra: str) -> bytes:
-        lines = ["HTTP/1.1 200 OK", "Content-Type: application/json", "Connection: close", *extra]
+        lines = [f"HTTP/1.1 {self.status}", "Content-Type: application/json", "Connection: close", *extra]
         if body_length is not None:
             lines.append(f"Content-Length: {body_length}")
         return ("\r\n".join(lines) + "\r\n\r\n").encode()

@@ -123,11 +123,19 @@ async def test_a_zip_bomb_is_refused_without_inflating_it(service: Service) -> N
     assert_unavailable(result, "larger than 5 MiB")
 
 
-async def test_json_nested_too_deeply_is_an_unreadable_answer_not_an_internal_error(service: Service) -> None:
-    with serve_hostile(HostileHost("nested")) as url:
+@pytest.mark.parametrize("status", ["200 OK", "403 Forbidden"], ids=["answer", "refusal"])
+async def test_json_nested_too_deeply_is_an_unreadable_answer_not_an_internal_error(
+    service: Service, status: str
+) -> None:
+    # A 403 is read for its reason too (is it a rate limit?): that reading must hold as well.
+    with serve_hostile(HostileHost("nested", status=status)) as url:
         result = await while_answering_healthz(service, asyncio.wait_for(connect_to(service, url), 30))
 
-    assert_unavailable(result, "not valid JSON")
+    if status.startswith("200"):
+        assert_unavailable(result, "not valid JSON")
+    else:  # a refusal without a readable GitLab error is not GitLab's
+        assert result["__typename"] == "HostNotAllowedError", result
+        assert "does not answer like a GitLab instance" in result["message"]
 
 
 async def test_slow_user_typed_hosts_cannot_take_the_connections_github_needs(

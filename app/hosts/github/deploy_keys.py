@@ -19,7 +19,7 @@ from app.hosts.deploy import GrantedReadAccess
 from app.hosts.github import link_messages
 from app.hosts.github.messages import message_of
 from app.hosts.github.repository_scope import RepositoryScope
-from app.net.client import HostHTTP, json_body
+from app.net.client import HostHTTP, json_body, parse_json
 from app.security.ssh_keys import new_key_pair
 
 PERMISSION = "administration:write"
@@ -73,7 +73,7 @@ async def known_hosts(http: HostHTTP, api: str, web_url: str) -> str | None:
     if hostname is None or response.status_code != 200:
         return None
     try:
-        body: Any = response.json()
+        body: Any = parse_json(response)
     except ValueError:
         return None
     keys = body.get("ssh_keys") if isinstance(body, dict) else None

@@ -22,7 +22,7 @@ from app.domain.errors import (
 from app.domain.models import Integration
 from app.hosts.gitlab import messages
 from app.hosts.gitlab.constants import REQUIRED_ROLE
-from app.net.client import HostHTTP
+from app.net.client import HostHTTP, parse_json
 from app.security.token_shapes import contains_credential
 
 
@@ -68,7 +68,7 @@ class ProjectScope:
 def error_of(response: httpx.Response) -> str:
     """GitLab's ``error`` or ``message`` as text (a dict of field errors flattened), or ``""``."""
     try:
-        body: Any = response.json()
+        body: Any = parse_json(response)
     except ValueError:
         return ""
     if not isinstance(body, dict):
