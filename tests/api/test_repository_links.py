@@ -7,6 +7,9 @@ its source next to it in ``tests/fakes``.
 from __future__ import annotations
 
 import asyncio
+from typing import Literal
+
+import pytest
 
 from app.settings import Settings
 from tests.deploy_support import (
@@ -189,12 +192,14 @@ async def test_a_fine_grained_token_without_webhooks_write_is_told_so_and_nothin
         assert (await world.alice.data(LINKS))["repositoryLinks"] == [], "a failed link leaves no link behind"
 
 
+@pytest.mark.parametrize("refusal", ["forbidden", "validation"])
 async def test_an_organization_that_forbids_deploy_keys_is_named_and_the_hook_is_taken_back(
-    settings: Settings,
+    settings: Settings, refusal: Literal["forbidden", "validation"]
 ) -> None:
     async with deploy_world(settings) as world:
         world.github.add_org("acme", {"octocat": "admin"})
         world.github.account("acme").deploy_keys_allowed = False
+        world.github.account("acme").deploy_keys_refusal = refusal
         world.github.add_repository("acme", "api", private=True)
         integration = await world.connect("GITHUB", GITHUB_TOKEN)
 

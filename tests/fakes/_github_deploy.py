@@ -278,7 +278,12 @@ class DeployEndpoints:
         if problem:
             return problem
         if not repo.owner.deploy_keys_allowed:
-            return github_error(403, "Deploy keys are disabled for this repository.", KEY_DOCS)
+            reason = "Deploy keys are disabled for this repository."
+            if repo.owner.deploy_keys_refusal == "validation":
+                return validation_failed(
+                    KEY_DOCS, {"resource": "PublicKey", "code": "custom", "field": "key", "message": reason}
+                )
+            return github_error(403, reason, KEY_DOCS)
         material = _key_material(body["key"])
         if material is None:
             return validation_failed(

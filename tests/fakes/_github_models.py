@@ -67,6 +67,9 @@ class GitHubAccount:
     # resources only once authorized for it (GitHubToken.sso_authorized).
     sso_enforced: bool = False
     deploy_keys_allowed: bool = True  # an organisation's policy may forbid deploy keys
+    # How GitHub refuses a deploy key then is not documented (provider-facts marks it unverified): a
+    # 403 saying so, or its usual 422 "Validation Failed" with the reason in ``errors[].message``.
+    deploy_keys_refusal: Literal["forbidden", "validation"] = "forbidden"
 
     @property
     def avatar_url(self) -> str:

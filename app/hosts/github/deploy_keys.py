@@ -17,7 +17,7 @@ from app.domain.errors import MissingPermissionsError
 from app.domain.links import ReadAccess, ReadAccessKind
 from app.hosts.deploy import GrantedReadAccess
 from app.hosts.github import link_messages
-from app.hosts.github.messages import message_of
+from app.hosts.github.messages import detail_of
 from app.hosts.github.repository_scope import RepositoryScope
 from app.net.client import HostHTTP, json_body, parse_json
 from app.security.ssh_keys import new_key_pair
@@ -37,7 +37,9 @@ async def create_deploy_key(scope: RepositoryScope, title: str, known_hosts: str
         if isinstance(key_id, int) and not isinstance(key_id, bool):
             access = ReadAccess(ReadAccessKind.DEPLOY_KEY, host_id=str(key_id), known_hosts=known_hosts)
             return GrantedReadAccess(access, ssh_private_key=pair.private_openssh)
-    if response.status_code in (403, 422) and "deploy key" in message_of(response).lower():
+    # [unverified] how GitHub refuses a key an organization's policy forbids: a 403 saying so, or a 422
+    # "Validation Failed" with the reason among its errors; either is read as that policy.
+    if response.status_code in (403, 422) and "deploy key" in detail_of(response).lower():
         raise MissingPermissionsError(
             link_messages.deploy_keys_refused(scope.full_name, link_messages.reason_of(response)),
             [f"deploy keys allowed on {scope.full_name}"],

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import httpx
 
-from app.hosts.github.messages import in_words, message_of
+from app.hosts.github.messages import detail_of, in_words
 from app.security.token_shapes import contains_credential
 
 
@@ -48,7 +48,7 @@ def refused(doing: str, full_name: str, response: httpx.Response) -> str:
 
 def reason_of(response: httpx.Response) -> str:
     """``": <GitHub's message>"`` when it is short, printable and holds nothing like a credential."""
-    message = message_of(response).strip()
+    message = detail_of(response).strip()
     if 0 < len(message) <= 200 and message.isprintable() and not contains_credential(message):
         return f": {message}"
     return f" (HTTP {response.status_code})"

@@ -150,6 +150,23 @@ def message_of(response: httpx.Response) -> str:
     return message if isinstance(message, str) else ""
 
 
+def detail_of(response: httpx.Response) -> str:
+    """The ``message`` of a GitHub error answer with the reasons of a "Validation Failed" (its
+    ``errors[].message``) after it: ``"Validation Failed: key is already in use"``; or ``""``."""
+    message = message_of(response)
+    try:
+        body = parse_json(response)
+    except ValueError:
+        return message
+    errors = body.get("errors") if isinstance(body, dict) else None
+    reasons = [
+        e["message"]
+        for e in (errors if isinstance(errors, list) else [])[:5]
+        if isinstance(e, dict) and isinstance(e.get("message"), str)
+    ]
+    return ": ".join(filter(None, [message, "; ".join(reasons)]))
+
+
 def sso_partial_results(organizations: int, authorize_url: str | None) -> str:
     """GitHub left out the repositories of organizations that use SAML SSO (``X-GitHub-SSO``)."""
     which = "an organization" if organizations == 1 else f"{organizations} organizations"
