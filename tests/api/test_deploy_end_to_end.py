@@ -311,6 +311,20 @@ async def test_a_commit_the_repository_does_not_have_is_not_found(settings: Sett
         assert result["__typename"] == "NotFoundError" and "c" * 40 in result["message"]
 
 
+async def test_a_commit_at_githubs_limit_of_statuses_is_not_reported_as_unknown(settings: Settings) -> None:
+    async with deploy_world(settings) as world:
+        integration = await world.connect("GITHUB", GITHUB_TOKEN)
+        link = await world.link(integration, GITHUB_REPOSITORY)
+        repo = world.github.repository(GITHUB_REPOSITORY)
+        sha = repo.branches["main"].sha
+        repo.statuses[sha] = [{"context": "deploy/production", "state": "pending"}] * 1000
+
+        result = await status(world, link, sha, "SUCCESS")
+
+        assert result["__typename"] == "ProviderUnavailableError", result
+        assert "maximum number of statuses" in result["message"] and "no commit" not in result["message"]
+
+
 async def test_a_connection_that_lost_commit_statuses_is_told_what_is_missing(settings: Settings) -> None:
     async with deploy_world(settings) as world:
         token = "github_pat_" + "NoStatuses".ljust(82, "0")

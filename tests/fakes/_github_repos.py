@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 ApiHandler = Callable[[Call, GitHubToken], Response]
 MAX_STATUS_DESCRIPTION = 140
+MAX_STATUSES_PER_CONTEXT = 1000
 Wrap = Callable[..., Handler]
 error = github_error
 UPGRADE_TO_PRO = "Upgrade to GitHub Pro or make this repository public to enable this feature."
@@ -301,6 +302,21 @@ class RepositoryEndpoints:
         sha = call.params["sha"]
         if sha not in repo.commits:
             return error(422, f"No commit found for SHA: {sha}", docs)
+        context = body.get("context") or "default"
+        if sum(s["context"] == context for s in repo.statuses.get(sha, [])) >= MAX_STATUSES_PER_CONTEXT:
+            # "There is a limit of 1000 statuses per sha and context within a repository. Attempts to
+            # create more than 1000 statuses will result in a validation error." (docs.github.com, REST,
+            # "Create a commit status"; provider-facts "Learned since"). The reason's wording as users
+            # reported it (github community discussions).
+            return validation_failed(
+                docs,
+                {
+                    "resource": "Status",
+                    "code": "custom",
+                    "field": "context",
+                    "message": "This SHA and context has reached the maximum number of statuses.",
+                },
+            )
         _, api = self.bases(call)
         status_id = next(self.fake.object_ids)
         status = {

@@ -8,9 +8,10 @@ not have → 422 "No commit found for SHA". The design: GitHub keeps 140 charact
 
 from __future__ import annotations
 
-from app.domain.errors import NotFoundError
+from app.domain.errors import NotFoundError, ProviderUnavailableError
 from app.domain.links import CommitState, CommitStatusRequest
 from app.hosts.github import link_messages
+from app.hosts.github.messages import message_of
 from app.hosts.github.repository_scope import RepositoryScope
 
 MAX_DESCRIPTION = 140
@@ -37,5 +38,11 @@ async def set_commit_status(scope: RepositoryScope, status: CommitStatusRequest)
     if response.status_code == 201:
         return
     if response.status_code == 422:
-        raise NotFoundError(link_messages.commit_unknown(status.sha, scope.full_name))
+        if "no commit found" in message_of(response).lower():
+            raise NotFoundError(link_messages.commit_unknown(status.sha, scope.full_name))
+        # Any other validation failure, such as GitHub's 1,000 statuses per commit and context: asking
+        # again will not help, and the user reads GitHub's reason.
+        raise ProviderUnavailableError(
+            link_messages.refused("set a commit status", scope.full_name, response)
+        )
     raise scope.refusal(response, doing="set a commit status", permission="statuses:write")
