@@ -137,7 +137,7 @@ class StreamWalk:
                 except OffsetStopped:
                     return self.result(end=number, complete=False)
             number = following
-        return self.result(end=number, complete=True)
+        return self.result(end=number, complete=self.ends_here(number))
 
     async def fetch(self, number: int) -> None:
         before = self.previous.get(number)
@@ -191,7 +191,7 @@ class StreamWalk:
                 return self.result(end=number, complete=False)
             number += 1
             cursor = await self.fetch_key(number, cursor, self.stored_at(cursor))
-        return self.result(end=number, complete=True)
+        return self.result(end=number, complete=self.ends_here(number))
 
     async def fetch_key(self, number: int, cursor: str, before: PageRecord | None) -> str | None:
         """Fetch the page continuing after ``cursor`` as page ``number``; the key of the page after it."""
@@ -264,6 +264,12 @@ class StreamWalk:
         if following is not None and following <= number:
             return None  # a host pointing backwards would make this loop forever
         return following
+
+    def ends_here(self, number: int) -> bool:
+        """Whether page ``number`` is the last: a next page named where the walk cannot follow it
+        (outside the API base, a page naming itself) leaves the list partial, never silently so."""
+        response = self.responses.get(number)
+        return response is None or "next" not in response.links
 
     def result(self, *, end: int, complete: bool) -> StreamResult:
         return StreamResult([self.pages[n] for n in sorted(self.pages) if n <= end], complete)

@@ -147,6 +147,9 @@ async def test_a_link_pointing_outside_the_api_base_is_never_followed(client: Gi
     # Anything sent to collector.example would have failed the test (assert_all_mocked).
     assert route.call_count == 1
     assert [r.name for r in listing.repositories] == ["repo-0001"]
+    # The host said there is more: the list is partial, and says so (never a silently partial answer).
+    assert not listing.complete
+    assert [n.reason for n in listing.notices] == [AccessNoticeReason.LIST_INCOMPLETE]
 
 
 async def test_fine_grained_token_lists_what_the_token_reaches_without_an_affiliation_filter(
