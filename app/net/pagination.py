@@ -143,7 +143,7 @@ class Paginator:
         url = response.links.get(rel, {}).get("url")
         if url is None:
             return None
-        if not _inside(url, self._api_base):
+        if not inside_base(url, self._api_base):
             logger.warning("ignoring a Link rel=%s that points outside the API base", rel)
             return None
         if same_path and httpx.URL(url).path.rstrip("/") != response.request.url.path.rstrip("/"):
@@ -185,7 +185,8 @@ class FollowedWalk(Generic[T]):
             params = {**self._params, "page": following}
 
 
-def _inside(url: str, api_base: str) -> bool:
+def inside_base(url: str, api_base: str) -> bool:
+    """Whether ``url`` is on the origin of ``api_base`` and below its path."""
     target, base = urlsplit(url), urlsplit(api_base)
     try:
         same_origin = (target.scheme, target.hostname, _port(target)) == (

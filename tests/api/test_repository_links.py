@@ -18,6 +18,7 @@ from tests.deploy_support import (
     GITLAB_PROJECT,
     GITLAB_TOKEN,
     PUBLIC_URL,
+    SET_STATUS,
     UNLINK,
     deploy_world,
     gitlab_project_id,
@@ -338,3 +339,25 @@ async def test_a_fine_grained_connection_linking_a_repository_gone_at_github_is_
 
         assert link["__typename"] == "NotFoundError", link
         assert "scope" not in link["message"]
+
+
+async def test_a_repository_renamed_at_github_after_linking_keeps_working_through_githubs_redirect(
+    settings: Settings,
+) -> None:
+    async with deploy_world(settings) as world:
+        integration = await world.connect("GITHUB", GITHUB_TOKEN)
+        link = await world.link(integration, GITHUB_REPOSITORY)
+        repo = world.github.repository(GITHUB_REPOSITORY)
+        world.github.rename_repository(repo, "renamed")  # the old name now answers 301 / 307
+        sha = repo.branches["main"].sha
+
+        status = await world.deployer.data(
+            SET_STATUS,
+            {"input": {"linkId": link["id"], "sha": sha, "state": "SUCCESS", "context": "deploy"}},
+        )
+        unlinked = await world.alice.data(UNLINK, {"id": link["id"]})
+
+        assert status["setCommitStatus"]["__typename"] == "CommitStatus", status
+        assert [s["state"] for s in repo.statuses[sha]] == ["success"]
+        assert unlinked["unlinkRepository"]["hostCleanedUp"] is True, unlinked
+        assert repo.hooks == [] and repo.deploy_keys == []

@@ -45,6 +45,28 @@ class GitHubAPI:
         RepositoryEndpoints(self.fake).register(router, api, self.api)
         DeployEndpoints(self.fake).register(router, api, self.api)
         AppEndpoints(self.fake).register(router, api)
+        # Repositories by id, where GitHub redirects a renamed repository's old name (and where its own
+        # Link headers point): the same endpoints as /repos/{owner}/{repo}.
+        for method in ("GET", "POST", "PATCH", "PUT", "DELETE"):
+            by_id = self.by_repository_id(router, method)
+            router.add(method, f"{api}/repositories/{{id}}", by_id)
+            router.add(method, f"{api}/repositories/{{id}}/{{rest+}}", by_id)
+
+    def by_repository_id(self, router: Router, method: str) -> Handler:
+        def handle(call: Call) -> Response:
+            repo_id = call.params["id"]
+            repo = self.fake.repositories.get(int(repo_id)) if repo_id.isdigit() else None
+            rest = call.params.get("rest", "")
+            segments = [part for part in self.fake.api_prefix.split("/") if part]
+            segments += ["repos", repo.owner.login, repo.name] if repo else []
+            segments += rest.split("/") if rest else []
+            found = router.resolve(method, segments) if repo is not None else None
+            if found is None:
+                return github_error(404, "Not Found")
+            handler, params = found
+            return handler(Call(call.request, params, call.body))
+
+        return handle
 
     # --- the envelope every API answer goes through ----------------------------------------------
 

@@ -36,6 +36,7 @@ from starlette.responses import Response
 
 from tests.fakes._github_common import basic_auth, github_error
 from tests.fakes._github_models import GitHubInstallation, GitHubRepository
+from tests.fakes._github_permissions import moved_to
 from tests.fakes._http import Call, Router, iso, json_response
 
 if TYPE_CHECKING:
@@ -100,6 +101,9 @@ class AppEndpoints:
         if refused is not None:
             return refused
         repo = self.fake.find_repository(f"{call.params['owner']}/{call.params['repo']}")
+        moved = self.fake.moved_repository(f"{call.params['owner']}/{call.params['repo']}")
+        if repo is None and moved is not None and self._installation_on(moved) is not None:
+            return moved_to(self.fake, call, moved)  # a renamed repository, as for every other endpoint
         installation = self._installation_on(repo) if repo is not None else None
         if installation is None:
             return github_error(

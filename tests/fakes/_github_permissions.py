@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from tests.fakes._github_common import DOCS, github_error
 from tests.fakes._github_models import ROLE_RANK, GitHubRepository, GitHubToken, Level, Role
-from tests.fakes._http import Call
+from tests.fakes._http import Call, json_response
 
 if TYPE_CHECKING:
     from tests.fakes.github import FakeGitHub
@@ -135,6 +135,10 @@ def authorize(fake: FakeGitHub, call: Call, token: GitHubToken, need: Need) -> G
     """The repository when the token may do ``need`` there, else the answer GitHub would give."""
     repo = fake.find_repository(f"{call.params['owner']}/{call.params['repo']}")
     not_found = github_error(404, "Not Found", need.docs)
+    if repo is None:
+        moved = fake.moved_repository(f"{call.params['owner']}/{call.params['repo']}")
+        if moved is not None and moved.role_of(token.user) is not None:
+            return moved_to(fake, call, moved)
     if repo is None or repo.role_of(token.user) is None:
         return not_found
     if token.blocked_by_sso(repo.owner):
@@ -177,6 +181,25 @@ def authorize(fake: FakeGitHub, call: Call, token: GitHubToken, need: Need) -> G
     if need.read_only_when_archived and repo.archived:
         return archived(need.docs)
     return repo
+
+
+def moved_to(fake: FakeGitHub, call: Call, repo: GitHubRepository) -> Response:
+    """A request to a renamed repository's old name: 301 for GET, 307 for every other method, to the
+    same request at ``/repositories/{id}/…`` (docs.github.com, "Best practices for using the REST
+    API": "Follow redirects" - 301 permanent for a renamed repository, 307 for other methods; the
+    body as GitHub sends it)."""
+    api = call.root_url() + fake.api_prefix
+    prefix = f"{fake.api_prefix}/repos/{call.params['owner']}/{call.params['repo']}"
+    rest = call.request.url.path.removeprefix(call.request.scope.get("root_path", ""))[len(prefix) :]
+    query = call.request.url.query
+    location = f"{api}/repositories/{repo.id}{rest}" + (f"?{query}" if query else "")
+    status, message = (301, "Moved Permanently") if call.method == "GET" else (307, "Temporary Redirect")
+    body = {
+        "message": message,
+        "url": location,
+        "documentation_url": "https://docs.github.com/v3/#http-redirects",
+    }
+    return json_response(body, status, {"Location": location})
 
 
 def archived(docs: str) -> Response:

@@ -175,6 +175,7 @@ class FakeGitHub(FakeHost):
         self.installations: dict[int, GitHubInstallation] = {}
         self.side_effects: list[SideEffect] = []
         self._by_full_name: dict[str, int] = {}
+        self._moved: dict[str, int] = {}  # old full names of renamed repositories -> their ids
         self._account_ids = itertools.count(1)
         self._repo_ids = itertools.count(100_000)
         self._installation_ids = itertools.count(1_000)
@@ -357,8 +358,18 @@ class FakeGitHub(FakeHost):
     def rename_repository(self, repo: GitHubRepository, name: str) -> None:
         self.forget_lists()
         self._by_full_name.pop(repo.full_name.lower(), None)
+        # GitHub keeps redirecting the old name to the repository until another one takes that name
+        # ("Renaming a repository": "all ... API requests to the old name are redirected").
+        self._moved[repo.full_name.lower()] = repo.id
         repo.name = name
         self._by_full_name[repo.full_name.lower()] = repo.id
+
+    def moved_repository(self, full_name: str) -> GitHubRepository | None:
+        """The repository a renamed one's old ``full_name`` now redirects to (None: no such old name)."""
+        if full_name.lower() in self._by_full_name:
+            return None  # the name is taken again: it names that repository now
+        repo_id = self._moved.get(full_name.lower())
+        return self.repositories.get(repo_id) if repo_id is not None else None
 
     # --- tokens ---------------------------------------------------------------------------------
 

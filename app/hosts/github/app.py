@@ -20,7 +20,7 @@ from joserfc.jwk import RSAKey
 
 from app.domain.errors import ProviderUnavailableError
 from app.hosts.github.constants import ACCEPT, API_VERSION, USER_AGENT
-from app.hosts.github.repository_scope import repository_path
+from app.hosts.github.repository_scope import RepositoryRequests, repository_path
 from app.hosts.parsing import parse_timestamp
 from app.net.client import HostHTTP, Upstream, json_body
 from app.settings import GitHubAppCredentials
@@ -70,7 +70,8 @@ class GitHubApp:
 
     async def installation_for(self, full_name: str) -> str | None:
         """The id of the app's installation that covers ``full_name``; None where it is not installed."""
-        http = self._http()
+        # A repository renamed since it was linked is redirected to its new name (RepositoryRequests).
+        http = RepositoryRequests(self._http(), self._api)
         response = await http.get(f"{repository_path(self._api, full_name)}/installation")
         if response.status_code == 404:
             return None

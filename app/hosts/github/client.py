@@ -36,7 +36,7 @@ from app.hosts.github.app import GitHubApp
 from app.hosts.github.constants import ACCEPT, API_VERSION, USER_AGENT
 from app.hosts.github.fine_grained import verify_fine_grained
 from app.hosts.github.messages import REPOSITORY_GONE
-from app.hosts.github.repository_scope import RepositoryScope, repository_path
+from app.hosts.github.repository_scope import RepositoryRequests, RepositoryScope, repository_path
 from app.hosts.github.tokens import (
     Session,
     kind_from_prefix,
@@ -331,7 +331,9 @@ class GitHubHost:
         # GitHub addresses a repository by its full name, which is also its id here.
         full_name = repository if isinstance(repository, str) else repository.id
         repository_path(self._api, full_name)  # NotFound for an id that is not owner/name
-        return RepositoryScope(self._http(token), self._api, full_name, integration)
+        return RepositoryScope(
+            RepositoryRequests(self._http(token), self._api), self._api, full_name, integration
+        )
 
     def _session(self, token: str) -> Session:
         return Session(self._http(token), self._api, self._web)

@@ -18,8 +18,8 @@ from app.domain.links import ReadAccess, ReadAccessKind
 from app.hosts.deploy import GrantedReadAccess
 from app.hosts.github import link_messages
 from app.hosts.github.messages import detail_of
-from app.hosts.github.repository_scope import RepositoryScope
-from app.net.client import HostHTTP, json_body, parse_json
+from app.hosts.github.repository_scope import RepositoryRequests, RepositoryScope
+from app.net.client import json_body, parse_json
 from app.security.ssh_keys import new_key_pair
 
 PERMISSION = "administration:write"
@@ -67,7 +67,7 @@ async def delete_deploy_key(scope: RepositoryScope, key_id: str | None) -> None:
         raise scope.refusal(response, doing="remove the deploy key", permission=PERMISSION)
 
 
-async def known_hosts(http: HostHTTP, api: str, web_url: str) -> str | None:
+async def known_hosts(http: RepositoryRequests, api: str, web_url: str) -> str | None:
     """GitHub's SSH host keys as ``known_hosts`` lines; None when GitHub does not say (the builder then
     has to trust the host key by other means)."""
     hostname = urlsplit(web_url).hostname

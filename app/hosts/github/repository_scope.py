@@ -10,7 +10,9 @@ Repository." — or 404 on the hooks endpoints; a classic token lacking a scope 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -25,6 +27,7 @@ from app.domain.errors import (
 from app.domain.models import Integration, TokenKind
 from app.hosts.github import link_messages, messages
 from app.net.client import HostHTTP
+from app.net.pagination import inside_base
 
 
 def repository_path(api: str, repository_id: str) -> str:
@@ -35,11 +38,53 @@ def repository_path(api: str, repository_id: str) -> str:
     return f"{api}/repos/{quote(owner, safe='')}/{quote(name, safe='')}"
 
 
+_REDIRECTS = frozenset({301, 302, 307, 308})
+
+
+class RepositoryRequests:
+    """Requests about one repository, following GitHub's redirect of a renamed or transferred one.
+
+    GitHub answers a request to a repository's old name with 301 (GET) or 307 (other methods) and a
+    ``Location`` at ``/repositories/{id}/…`` on the same API ("If a repository is renamed or
+    transferred, API requests to the old name are redirected"; docs.github.com, "Best practices for
+    using the REST API": follow redirects). A link made before the rename keeps working: one such
+    redirect is followed, and only while it stays on this API (same origin, below its path), so a
+    redirect cannot carry the token anywhere else. Every other answer is returned as it came.
+    """
+
+    def __init__(self, http: HostHTTP, api: str) -> None:
+        self._http = http
+        self._api = api.rstrip("/")
+        self.host = http.host
+
+    async def get(self, url: str, *, params: Mapping[str, str | int] | None = None) -> httpx.Response:
+        response = await self._http.get(url, params=params)
+        moved = self._moved_to(url, response)
+        return response if moved is None else await self._http.get(moved)
+
+    async def send(self, method: str, url: str, *, json_body: Any = None) -> httpx.Response:
+        response = await self._http.send(method, url, json_body=json_body)
+        moved = self._moved_to(url, response)
+        if moved is None or (response.status_code in (301, 302) and method != "GET"):
+            return response  # a 301/302 may turn a write into a GET: not repeated blindly
+        return await self._http.send(method, moved, json_body=json_body)
+
+    def _moved_to(self, url: str, response: httpx.Response) -> str | None:
+        location = response.headers.get("location")
+        if response.status_code not in _REDIRECTS or not location:
+            return None
+        try:
+            target = str(httpx.URL(url).join(location))
+        except (httpx.InvalidURL, ValueError):
+            return None
+        return target if inside_base(target, self._api) else None
+
+
 @dataclass(frozen=True)
 class RepositoryScope:
     """``http`` carries the connection's token; ``api`` is the API root without a trailing slash."""
 
-    http: HostHTTP
+    http: RepositoryRequests
     api: str
     full_name: str
     integration: Integration
