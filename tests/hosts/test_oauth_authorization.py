@@ -79,6 +79,7 @@ def test_the_oauth_app_login_asks_for_the_scopes_with_pkce() -> None:
     [
         ("https://github.com", "https://github.com/apps/deploy-bot/installations/new"),
         ("https://ghe.example.com", "https://ghe.example.com/github-apps/deploy-bot/installations/new"),
+        ("https://octo.ghe.com", "https://octo.ghe.com/apps/deploy-bot/installations/new"),
     ],
 )
 def test_with_an_app_slug_the_login_installs_the_github_app(web: str, expected: str) -> None:

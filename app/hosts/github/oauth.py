@@ -65,8 +65,12 @@ class GitHubAuthorization(AuthorizationServer):
             # The installation page takes no client_id, redirect_uri or PKCE challenge: GitHub sends
             # the browser to the app's Setup URL (this service's callback) with installation_id,
             # setup_action and this state; the callback then continues with user_authorization_url.
-            on_dotcom = (urlsplit(self._web).hostname or "").lower() == "github.com"
-            prefix = "apps" if on_dotcom else "github-apps"
+            # github.com and GitHub Enterprise Cloud with data residency (SUB.ghe.com, which follows
+            # github.com's URL scheme: the GHES path answers 404 there, coollabsio/coolify#10573) use
+            # /apps/; GitHub Enterprise Server uses /github-apps/ ("Sharing your GitHub App", GHES docs).
+            hostname = (urlsplit(self._web).hostname or "").lower()
+            like_dotcom = hostname == "github.com" or hostname.endswith(".ghe.com")
+            prefix = "apps" if like_dotcom else "github-apps"
             url = f"{self._web}/{prefix}/{quote(self.app_slug, safe='')}/installations/new"
             result: str = add_params_to_uri(url, [("state", state)])
             return result
