@@ -19,6 +19,7 @@ fake started with ``python -m tests.fakes``: ``GET /_fake/state``, ``POST /_fake
 from __future__ import annotations
 
 import asyncio
+import gzip
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -142,12 +143,22 @@ class FakeHost:
         """``compute()``, or with ``fast_lists`` the answer kept for this token, path and query."""
         if not self.fast_lists or call.method != "GET":
             return compute()
-        key = (token, call.request.url.path, call.request.url.query)
+        # Kept gzip-compressed for a client that accepts it, as both hosts send their API answers
+        # (Content-Encoding: gzip in tests/fixtures/github/user-repos.page1.codecov-2020.json and
+        # tests/fixtures/gitlab/user.oauth-token.codecov-2020.json): a page of 100 repositories is
+        # about 100 KB of JSON and a tenth of that on the wire.
+        gzipped = "gzip" in call.headers.get("accept-encoding", "")
+        key = (token, call.request.url.path, call.request.url.query, gzipped)
         kept = self.answers.get(key)
         if kept is None:
             kept = compute()
             if kept.status_code != 200:
                 return kept
+            if gzipped:
+                headers = {k: v for k, v in kept.headers.items() if k.lower() != "content-length"}
+                headers["Content-Encoding"] = "gzip"
+                headers["Vary"] = "Accept-Encoding"
+                kept = Response(gzip.compress(bytes(kept.body), mtime=0), kept.status_code, headers=headers)
             self.answers[key] = kept
         # A copy: the envelope adds headers (ETag, rate limits) to what it sends.
         return Response(kept.body, kept.status_code, headers=dict(kept.headers))
