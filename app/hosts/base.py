@@ -177,9 +177,10 @@ class GitHost(Protocol):
     async def branches_starting_with(
         self, token: str, integration: Integration, repository_id: str, prefix: str
     ) -> list[Branch] | None:
-        """The branches whose names start with ``prefix``, in one round, where the host can say so
-        without listing every branch (GitHub ``git/matching-refs``); None where it cannot or where
-        its answer would not be known to be complete. Raises like ``list_branches``.
+        """Branches whose names start with ``prefix``, in one round, where the host can say so without
+        listing every branch: all of them (GitHub ``git/matching-refs``) or the first of them by name
+        (GitLab's ``^`` search, one page); None where the host cannot say which come first. Raises like
+        ``list_branches``.
         """
         ...
 

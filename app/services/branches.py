@@ -11,9 +11,10 @@ searchable, in the picker's order.
   way, and the service keeps the names that really contain the text; other hosts list everything.
 - The picker's order: the default branch first, then names starting with the text, then the other
   matches, each group by name. So the first page of a search may be known from the branches that
-  start with the text alone, which GitHub answers in one round (``GitHost.branches_starting_with``):
-  when that answer holds more branches than the page shows, the page is answered from it while the
-  whole list is read in the background for the next page and the next search.
+  start with the text alone, which both hosts answer in one round (``GitHost.branches_starting_with``:
+  GitHub all of them, GitLab the first 100 by name): when that answer holds more branches than the
+  page shows, the page is answered from it while the list is read in the background for the next
+  page and the next search (GitLab: the list of this search's matches).
 
 Relay pages and cursors are the GraphQL connection's business (``app.graphql.types.branch``).
 """
@@ -122,10 +123,14 @@ class Branches:
         if whole is not None:
             return BranchList(self._ordered(integration, full_key, whole, search, default))
         host = self._hosts.host(integration.endpoint)
-        if search is not None and host.searches_branches:
-            found = await self._listing(integration, repository.id, search, refresh)
-            return BranchList(self._ordered(integration, _key(repository.id, search), found, search, default))
-        reading = asyncio.ensure_future(self._listing(integration, repository.id, None, refresh))
+        # A host that searches by itself (GitLab) lists the matches of this search; others everything.
+        listed = search if search is not None and host.searches_branches else None
+        key = _key(repository.id, listed)
+        if listed is not None and not refresh:
+            matches = await self._fresh(integration, key)
+            if matches is not None:  # this search's matches are fresh: no race, no request
+                return BranchList(self._ordered(integration, key, matches, search, default))
+        reading = asyncio.ensure_future(self._listing(integration, repository.id, listed, refresh))
         try:
             if search is not None and first_page is not None:
                 head = await self._head(integration, repository, search, first_page, reading)
@@ -140,7 +145,7 @@ class Branches:
                 # Answered from the prefix: the whole list keeps loading for the next page (it is a
                 # single flight of its own, so it finishes and is saved whoever waits for it).
                 reading.add_done_callback(_retrieve)
-        return BranchList(self._ordered(integration, full_key, found, search, default))
+        return BranchList(self._ordered(integration, key, found, search, default))
 
     def _ordered(
         self,
@@ -206,6 +211,8 @@ class Branches:
             return None
         if found is None:
             return None
+        if default is not None and default.startswith(search) and all(b.name != default for b in found):
+            return None  # the host named only the first matches by name, and the default comes first
         ordered = picker_order(found, search, default)
         if len(ordered) <= first_page:
             return None  # whether more match elsewhere in the name only the whole list says

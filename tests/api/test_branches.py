@@ -10,6 +10,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 import httpx
 import pytest
@@ -262,11 +263,43 @@ async def test_gitlab_searches_on_its_side_without_its_operators(site: Site) -> 
     dollar = await site.branches(repository, search="rel$", first=10)
     assert names(dollar) == ["rel$"]
     searched = [r for r in site.gitlab.requests if r.path.endswith("/repository/branches")]
-    assert [dict(p.split("=") for p in r.query.split("&")).get("search") for r in searched] == [
-        "v1",
-        "rel",
-        "rel",
+    sent = [parse_qs(r.query)["search"][0] for r in searched]
+    assert sent[:2] == ["v1", "rel"]
+    # Without totalCount, the names starting with the text are asked beside: "^" on purpose, "$" literal.
+    assert sorted(sent[2:]) == ["^rel$", "rel"]
+
+
+async def test_a_gitlab_prefix_search_is_answered_from_its_caret_search_in_one_round(site: Site) -> None:
+    repository = await site.repository_id(site.gitlab_integration, "acme/big")
+    site.gitlab.clear_requests()
+    # The list of every match is read at the same time; here it fails, which shows the page needs only
+    # GitLab's first page of names starting with the text ("^release/", sorted by name).
+    site.gitlab.fail_next(500, path_prefix="/api/v4/projects", query_contains="search=release")
+    page = await site.branches(repository, search="release/", first=10)
+    assert names(page) == RELEASES[:10] and page["pageInfo"]["hasNextPage"] is True
+    asked = [parse_qs(r.query) for r in site.gitlab.requests if r.path.endswith("/repository/branches")]
+    assert sorted((q["search"][0], q.get("per_page")) for q in asked) == [
+        ("^release/", ["100"]),  # the names starting with it, page 1
+        ("release/", ["100"]),  # every match, which fails here
     ]
+    # The next page comes from the list of this search's matches, read once and then kept.
+    await settle(site.app)
+    following = await site.branches(repository, search="release/", first=10, after=page["pageInfo"]["endCursor"])
+    assert names(following) == RELEASES[10:20] and following["pageInfo"]["hasNextPage"] is False
+    site.gitlab.clear_requests()
+    again = await site.branches(repository, search="release/", first=10)
+    assert names(again) == RELEASES[:10] and site.gitlab.requests == []
+
+
+async def test_a_gitlab_prefix_answer_is_not_used_where_it_cannot_decide_the_page(site: Site) -> None:
+    repository = await site.repository_id(site.gitlab_integration, "acme/big")
+    # GitLab compares case-insensitively ("^RELEASE/" finds release/…): the exact search finds nothing
+    # there, so the page waits for the list of matches, which holds none either.
+    page = await site.branches(repository, search="RELEASE/", first=10)
+    assert names(page) == [] and page["pageInfo"]["hasNextPage"] is False
+    # Fewer names start with the text than the page shows: others may contain it, so the list decides.
+    page = await site.branches(repository, search="v1", first=10)
+    assert names(page) == ["v1-notes", "cost$v1$", "release-v1"]
 
 
 async def test_gitlab_branches_of_the_whole_list_the_default_first(site: Site) -> None:

@@ -6,6 +6,12 @@ The service searches for names containing the text literally and case-sensitivel
 characters are never sent where GitLab would read them as operators: a leading ``^`` and a trailing
 ``$`` are dropped from what is sent (GitLab then answers a superset: every name containing the
 rest), and the service keeps only the names that contain the text as typed.
+
+The first page of a search can come from the names *starting* with the text (the picker shows them
+first): ``search=^TEXT`` is then sent on purpose, GitLab's one operator that cannot widen the answer
+wrongly (a name never contains ``^``: ``git check-ref-format``), and page 1 holds the first 100 such
+names by name, since GitLab answers branches "sorted by name alphabetically" (REST docs, "List
+repository branches").
 """
 
 from __future__ import annotations
@@ -15,10 +21,11 @@ from typing import Any
 import httpx
 
 from app.domain.errors import NeedsReconnectError, NotFoundError, ProviderUnavailableError
+from app.domain.models import Branch
 from app.hosts.base import BranchListing
 from app.hosts.gitlab import messages
 from app.hosts.parsing import parse_branches
-from app.net.client import HostHTTP
+from app.net.client import HostHTTP, json_body
 from app.net.pagination import PageContent, Paginator
 
 
@@ -60,3 +67,20 @@ async def list_branches(
     stream = f"/projects/{repository_id}/repository/branches"
     result = await paginator.walk(stream, params, parse_branch_page, previous.pages if previous else ())
     return BranchListing(pages=tuple(result.pages), complete=result.complete)
+
+
+PREFIX_PAGE = 100  # GitLab's largest page
+
+
+async def branches_starting_with(http: HostHTTP, api: str, repository_id: str, prefix: str) -> list[Branch]:
+    """The first branches by name whose names start with ``prefix`` (case-sensitive), in one request:
+    all of them when fewer than a page start with it (case-insensitively, as GitLab compares), else
+    the first ones by name (see the module docstring)."""
+    if not repository_id.isdigit():
+        raise NotFoundError("No repository with this id.")
+    paginator = Paginator(http, api, check=_check)
+    stream = f"/projects/{repository_id}/repository/branches"
+    response = await paginator.get(stream, {"search": f"^{prefix}", "per_page": PREFIX_PAGE, "page": 1}, None)
+    content = parse_branch_page(json_body(response, http.host))
+    # GitLab compares upper-cased: "Release/1" answers "^release/"; the service's search is exact.
+    return [b for b in content.branches if b.name.startswith(prefix)]

@@ -131,8 +131,9 @@ class GitLabHost:
     async def branches_starting_with(
         self, token: str, integration: Integration, repository_id: str, prefix: str
     ) -> list[Branch] | None:
-        """None: GitLab searches by itself (``searches_branches``), one request either way."""
-        return None
+        """The first names starting with ``prefix`` by name, from GitLab's ``^`` search (``branches.py``)."""
+        http = self._http(token, oauth=integration.token_kind is TokenKind.GITLAB_OAUTH)
+        return await branches.branches_starting_with(http, self._api_url, repository_id, prefix)
 
     # --- deploying from a repository (see GitHost) ---------------------------------------------------
 
