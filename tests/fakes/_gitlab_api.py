@@ -330,6 +330,9 @@ class GitLabAPI:
                 or search in p.path.lower()
                 or (in_namespace and search in p.path_with_namespace.lower())
             ]
+        # "order_by: Return projects ordered by id, name, path, created_at, updated_at, star_count,
+        # last_activity_at, or similarity fields. Default is created_at"; "sort: ... asc or desc order.
+        # Default is desc" (docs.gitlab.com/api/projects, "List all projects").
         order_by = call.query.get("order_by", "created_at")
         keys: dict[str, Callable[[GitLabProject], Any]] = {
             "id": lambda p: p.id,
@@ -352,7 +355,10 @@ class GitLabAPI:
         descending = call.query.get("sort", "desc").lower() != "asc"
         if call.query.get("pagination") == "keyset":
             if order_by != "id":
-                return gitlab_error(405, "405 Method Not Allowed")
+                # Keyset pages of projects exist only for order_by=id (REST docs, "Keyset-based
+                # pagination", supported resources: "Projects: order_by=id only"); otherwise
+                # lib/api/helpers/pagination_strategies.rb answers error!(..., 405).
+                return json_response({"error": "Keyset pagination is not yet available for this type of request"}, 405)
             page_items, headers = self._keyset(call, candidates, descending)
         else:
             requested = page_params(call, len(candidates), default_per_page=20)

@@ -190,3 +190,16 @@ async def test_gitlab_coms_limit_on_listing_projects_ends_a_walk_with_how_long_t
         fake.advance_time(601)
         again = await host.list_repositories(TOKEN, integration())
     assert len(again.repositories) == 3000
+
+
+async def test_keyset_pages_of_projects_exist_only_in_id_order() -> None:
+    # Why the walk by key is ordered by id (and the picker sorts by push time itself): GitLab refuses
+    # keyset pages of projects in any other order, as the fake does after GitLab's docs.
+    fake = world(150)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fake.app), base_url=WEB) as client:
+        headers = {"PRIVATE-TOKEN": TOKEN}
+        base = {"pagination": "keyset", "per_page": "100", "membership": "true"}
+        refused = await client.get("/api/v4/projects", params={**base, "order_by": "last_activity_at"}, headers=headers)
+        keyed = await client.get("/api/v4/projects", params={**base, "order_by": "id", "sort": "asc"}, headers=headers)
+    assert refused.status_code == 405 and "Keyset pagination" in refused.json()["error"]
+    assert keyed.status_code == 200 and len(keyed.json()) == 100 and "id_after=" in keyed.headers["link"]
