@@ -339,7 +339,8 @@ async def measure_branches(
     for _ in range(args.runs * 3):
         warm.append(await sample(PREFIX, {"id": repository}))
     # GitHub: the prefix's matching refs with ?protected=true, the whole list (matching-refs/heads and
-    # ?protected=true) beside them. GitLab: its search, 2,500 matches in 25 pages, then 1 page.
+    # ?protected=true) beside them. GitLab: page 1 of its "^release/" search, and beside it the list of
+    # every match (2,500 in 25 pages) for the next pages; the substring search: 1 page.
     if kind == "github":
         return [
             median_row(host, "5,000 branches", "prefix search, cold", prefix, 1, 4, args.delay),
@@ -347,7 +348,7 @@ async def measure_branches(
             median_row(host, "5,000 branches", "warm", warm, 0, 0, args.delay),
         ]
     return [
-        median_row(host, "5,000 branches", "prefix search, cold", prefix, 2, 25, args.delay),
+        median_row(host, "5,000 branches", "prefix search, cold", prefix, 1, 26, args.delay),
         median_row(host, "5,000 branches", "substring search, cold", substring, 1, 1, args.delay),
         median_row(host, "5,000 branches", "warm", warm, 0, 0, args.delay),
     ]
@@ -416,7 +417,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--delay", type=float, default=0.1, help="seconds each fake host adds to every request"
     )
-    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES), help="none: only branches")
     parser.add_argument("--runs", type=int, default=3, help="samples per cold / revalidated case (median)")
     parser.add_argument("--serial-runs", type=int, default=1, help="samples of the serial clients (median)")
     parser.add_argument("--no-branches", dest="branches", action="store_false", help="skip the branch rows")

@@ -18,11 +18,18 @@ Both hosts' parsers apply it; the GraphQL types apply it again to what was store
 
 from __future__ import annotations
 
+import functools
+import re
 from typing import Any
 from urllib.parse import SplitResult, quote, urlsplit
 
 MAX_LINK_LENGTH = 2048
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# What may follow the host's own prefix for a link to be taken without parsing it: a path of
+# unreserved characters and percent escapes (no query, fragment, "@", ":" or backslash). Anything else
+# goes through the full rule; both give the same verdict, this is only quicker (10,000 repositories
+# carry 20,000 links).
+_PLAIN_PATH = re.compile(r"[A-Za-z0-9._~%/+-]*")
 
 
 def checked_link(value: Any, *, host: str | None = None) -> str | None:
@@ -31,6 +38,10 @@ def checked_link(value: Any, *, host: str | None = None) -> str | None:
     ``host``: the integration's web URL (``https://gitlab.example.com/gitlab``) when the link must
     point into it.
     """
+    if host is not None and isinstance(value, str) and len(value) <= MAX_LINK_LENGTH:
+        prefix = _plain_prefix(host)
+        if prefix is not None and value.startswith(prefix) and _PLAIN_PATH.fullmatch(value, len(prefix)):
+            return value
     parts = _http_parts(value)
     if parts is None or (host is not None and not _inside(parts, host)):
         return None
@@ -55,6 +66,24 @@ def _http_parts(value: Any) -> SplitResult | None:
     if parts.scheme not in _DEFAULT_PORTS or not parts.hostname or "@" in parts.netloc or port == 0:
         return None
     return parts
+
+
+@functools.lru_cache(maxsize=256)
+def _plain_prefix(host: str) -> str | None:
+    """``scheme://hostname[:port]/path/`` of the host as links into it begin, or None when the host
+    is not plain enough to say (then every link takes the full rule)."""
+    try:
+        home = urlsplit(host)
+        port = home.port
+    except ValueError:
+        return None
+    scheme, hostname = home.scheme.lower(), (home.hostname or "").lower()
+    if scheme not in _DEFAULT_PORTS or not hostname or "@" in home.netloc or not host.isascii():
+        return None
+    if not re.fullmatch(r"[a-z0-9.-]+", hostname) or not _PLAIN_PATH.fullmatch(home.path):
+        return None
+    netloc = hostname if port is None or port == _DEFAULT_PORTS[scheme] else f"{hostname}:{port}"
+    return f"{scheme}://{netloc}{home.path.rstrip('/')}/"
 
 
 def _inside(parts: SplitResult, host: str) -> bool:

@@ -243,3 +243,31 @@ async def test_links_stored_before_the_rule_are_checked_on_the_way_out(
     assert again["webUrl"] == node["webUrl"] == f"{web}/{node['fullName']}"
     assert again["cloneUrl"] == f"{web}/{node['fullName']}.git"
     assert "javascript" not in str(second) and "evil" not in str(second)
+
+
+@pytest.mark.parametrize(
+    "web", [WEB, "https://GitLab.Example.com:443", "https://git.example.com/gitlab/", "http://127.0.0.1:18102"]
+)
+def test_the_quick_path_for_plain_links_judges_exactly_like_the_full_rule(web: str) -> None:
+    from app.domain.urls import _http_parts, _inside
+
+    values: list[Any] = [
+        *HOSTILE,
+        "https://gitlab.example.com/acme/app",
+        "https://gitlab.example.com/acme/app.git",
+        "https://gitlab.example.com/acme/a%20b",
+        "https://gitlab.example.com/acme/app?x=1",
+        "https://gitlab.example.com/acme/app#top",
+        "https://gitlab.example.com/acme:app",
+        "https://gitlab.example.com/../../etc",
+        "https://git.example.com/gitlab/acme/app",
+        "https://git.example.com/gitlabx/acme",
+        "https://git.example.com/gitlab",
+        "http://127.0.0.1:18102/acme/app",
+        "http://127.0.0.1:181020/acme/app",
+        "https://gitlab.example.com/" + "a" * 2030,
+    ]
+    for value in values:
+        parts = _http_parts(value)
+        full = str(value) if parts is not None and _inside(parts, web) else None
+        assert checked_link(value, host=web) == full, value
