@@ -117,11 +117,15 @@ async def host_floor(base: str, provider: str, token: str, pages: int) -> tuple[
                 url, params={**params, "per_page": PER_PAGE, "page": number}, headers={**headers, **extra}
             )
 
-        started = time.perf_counter()
-        first = await page(1)
-        rest = await asyncio.gather(*(page(n) for n in range(2, pages + 1)))
-        cold = time.perf_counter() - started
-        etags = [r.headers.get("etag") for r in [first, *rest]]
-        started = time.perf_counter()
-        await asyncio.gather(*(page(n, etags[n - 1]) for n in range(1, pages + 1)))
-        return cold, time.perf_counter() - started
+        # Twice, the second counted: the fake renders each page once (``fast_lists``) and the first
+        # pass would charge that rendering to the floor, which the service's later samples never pay.
+        for _ in range(2):
+            started = time.perf_counter()
+            first = await page(1)
+            rest = await asyncio.gather(*(page(n) for n in range(2, pages + 1)))
+            cold = time.perf_counter() - started
+            etags = [r.headers.get("etag") for r in [first, *rest]]
+            started = time.perf_counter()
+            await asyncio.gather(*(page(n, etags[n - 1]) for n in range(1, pages + 1)))
+            revalidated = time.perf_counter() - started
+        return cold, revalidated
