@@ -69,8 +69,17 @@ class HostAccess:
         """
         require_active(integration)
         credentials = await self._credentials.usable(integration)
+        host = self._hosts.host(integration.endpoint)
         try:
-            return await action(self._hosts.host(integration.endpoint), credentials.access_token)
+            try:
+                return await action(host, credentials.access_token)
+            except NeedsReconnectError:
+                renewed = await self._renewed_since(integration, credentials.access_token)
+                if renewed is None:
+                    raise
+                # A refresh by another request spent this one's token meanwhile (GitHub and GitLab
+                # invalidate the old access token when it is refreshed): not a refusal of the login.
+                return await action(host, renewed)
         except NeedsReconnectError:
             await self._integrations.set_status(
                 integration.owner, integration.id, IntegrationStatus.NEEDS_RECONNECT
@@ -80,3 +89,10 @@ class HostAccess:
                 extra={"integration_id": integration.id},
             )
             raise
+
+    async def _renewed_since(self, integration: Integration, spent: str) -> str | None:
+        """The login's current access token when it is no longer ``spent``, else None."""
+        if integration.auth_method is not AuthMethod.OAUTH:
+            return None
+        current = await self._credentials.usable(integration)
+        return current.access_token if current.access_token != spent else None

@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 
+from app.composition import Seams
+from app.graphql.types.node import from_global_id
+from app.graphql.types.repository import repository_global_id
 from app.settings import Settings
 from tests.fakes._gitlab_models import DEVELOPER
 from tests.oauth_support import (
@@ -196,3 +199,37 @@ async def test_disconnecting_when_gitlab_cannot_be_reached_still_removes_the_int
         assert result["hostNotified"] is False
         assert "could not be told" in result["message"]
         assert await service.integrations() == []
+
+
+async def test_a_request_whose_token_a_concurrent_refresh_spent_goes_on_with_the_new_one(
+    settings: Settings, hosts: FakeHosts
+) -> None:
+    # A refresh invalidates the old access token at once (the fake GitLab revokes it, as GitLab and
+    # GitHub do): a request that took the token just before another request renewed it must not read
+    # the host's 401 as a refused login.
+    now = [datetime.now(UTC)]
+    seams = Seams(clock=lambda: now[0])
+    async with open_service(login_settings(settings, hosts), seams=seams) as service:
+        integration_id = integration_id_from(await service.login("GITLAB"))
+        project = next(iter(hosts.gitlab.projects.values()))
+        branches = f"/api/v4/projects/{project.id}/repository/branches"
+        local = from_global_id(integration_id)
+        assert local is not None
+        hosts.gitlab.hang_next(0.5, path_prefix=branches)
+        reading = asyncio.ensure_future(
+            service.execute(
+                "query($id: ID!) { node(id: $id) { ... on Repository { branches { totalCount } } } }",
+                {"id": repository_global_id(local[1], str(project.id))},
+            )
+        )
+        while not any(r.path.startswith(branches) for r in hosts.gitlab.requests):
+            await asyncio.sleep(0.01)  # the read holds the old token, its request held by the host
+        now[0] += timedelta(hours=2)  # due: the next request renews the login, spending the old token
+        renewed = await service.verify(integration_id)
+
+        read = await reading
+        stored = await service.db["integrations"].find_one({})
+
+    assert renewed["status"] == "ACTIVE" and hosts.gitlab.refresh_count == 1
+    assert read["node"]["branches"]["totalCount"] >= 1, read
+    assert stored is not None and stored["status"] == "ACTIVE"
