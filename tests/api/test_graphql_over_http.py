@@ -13,8 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import GraphQLError
 
-from app.graphql.media_types import GRAPHQL_RESPONSE_JSON, wants_graphql_response
+from app.graphql.media_types import GRAPHQL_RESPONSE_JSON, graphql_response_status, wants_graphql_response
 from app.graphql.types.node import to_global_id
 from tests.conftest import GraphQLTestClient, token_for
 from tests.harness import ROOT, serve, service_environment
@@ -76,8 +77,33 @@ def test_the_graphql_over_http_audit_finds_no_must_or_should_failure(tmp_path: P
         (f"{GRAPHQL_RESPONSE_JSON}, */*;q=0.1", True),
     ],
 )
-def test_the_client_gets_graphql_response_json_only_when_it_names_it(accept: str | None, wanted: bool) -> None:
+def test_the_client_gets_graphql_response_json_only_when_it_names_it(
+    accept: str | None, wanted: bool
+) -> None:
     assert wants_graphql_response(accept) is wanted
+
+
+def refusal(code: str | None, path: list[str | int] | None = None) -> GraphQLError:
+    return GraphQLError("refused", path=path, extensions={"code": code} if code else None)
+
+
+@pytest.mark.parametrize(
+    ("data_present", "errors", "status"),
+    [
+        (True, [], 200),
+        (True, [refusal("NOT_FOUND", ["integration", "repositories"])], 200),
+        (False, [refusal("UNAUTHENTICATED", ["integrations"])], 200),  # executed: a field nulled the data
+        (False, [refusal(None)], 400),  # parse, validation, variables: no code, no path
+        (False, [refusal("QUERY_TOO_COMPLEX")], 400),
+        (False, [refusal("SERVICE_UNAVAILABLE")], 503),  # the cost limit could not count integrations
+        (False, [refusal("INTERNAL")], 500),
+        (False, [refusal(None), refusal("INTERNAL")], 500),
+    ],
+)
+def test_the_status_code_says_whether_anything_ran_and_whose_fault_a_refusal_was(
+    data_present: bool, errors: list[GraphQLError], status: int
+) -> None:
+    assert graphql_response_status(data_present, errors) == status
 
 
 async def post(
@@ -111,7 +137,9 @@ async def test_request_errors_are_400_without_data_for_graphql_response_json(
     assert legacy.json()["data"] is None and legacy.json()["errors"] == answer["errors"]
 
 
-async def test_an_executed_answer_is_200_with_data_even_when_a_field_failed(client: GraphQLTestClient) -> None:
+async def test_an_executed_answer_is_200_with_data_even_when_a_field_failed(
+    client: GraphQLTestClient,
+) -> None:
     ok = await post(client, {"query": "{ integrations { id } }"}, GRAPHQL_RESPONSE)
     assert ok.status_code == 200 and ok.json() == {"data": {"integrations": []}}
     assert ok.headers["content-type"].startswith(GRAPHQL_RESPONSE_JSON)
@@ -122,7 +150,9 @@ async def test_an_executed_answer_is_200_with_data_even_when_a_field_failed(clie
     assert anonymous.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
 
 
-async def test_a_query_refused_as_too_complex_is_400_for_graphql_response_json(client: GraphQLTestClient) -> None:
+async def test_a_query_refused_as_too_complex_is_400_for_graphql_response_json(
+    client: GraphQLTestClient,
+) -> None:
     body = {"query": OVER_BUDGET, "variables": {"id": to_global_id("Integration", "0" * 24)}}
     response = await post(client, body, GRAPHQL_RESPONSE)
     assert response.status_code == 400, response.text
