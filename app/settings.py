@@ -38,7 +38,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from app.domain.errors import ConfigurationError
 from app.hosts.github.addresses import api_url_for as github_api_url_for
 from app.hosts.github.addresses import is_dotcom
-from app.net.addresses import on_this_machine
 from app.net.allowlist import parse_entry as parse_allowlist_entry
 
 DEV_SECRETS_FILE = "development-secrets.json"
@@ -278,30 +277,7 @@ class Settings:
                     f"{', '.join(missing)}: required with APP_ENV=production "
                     "(no generated secrets and no embedded database in production)"
                 )
-            _refuse_loopback_git_hosts(settings)
         return settings
-
-
-def _refuse_loopback_git_hosts(settings: Settings) -> None:
-    """Production talks to no Git host on this machine's loopback: that is where the fake hosts of the
-    tests and of ``make demo`` serve (only there), so a demo configuration cannot start in production.
-    An answer from a fake that is reached some other way is refused too (``app.net.transports``)."""
-    for name, url in (
-        ("GITHUB_URL", settings.github_url),
-        ("GITHUB_API_URL", settings.github_api_url),
-        ("GITLAB_URL", settings.gitlab_url),
-    ):
-        if on_this_machine(urlsplit(url).hostname or ""):
-            raise ConfigurationError(
-                f"{name}: {url} is on the loopback interface, where only the fake Git hosts of the tests and "
-                "of make demo serve; APP_ENV=production needs the real host"
-            )
-    for entry in settings.git_host_allowlist:
-        if on_this_machine(entry):
-            raise ConfigurationError(
-                f"GIT_HOST_ALLOWLIST: {entry} is the loopback interface (the fake Git hosts of the tests and of "
-                "make demo); APP_ENV=production does not allow it"
-            )
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

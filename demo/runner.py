@@ -79,7 +79,8 @@ def service_environment(
     jwt_secret: str,
     key: str,
 ) -> dict[str, str]:
-    """The variables the service runs with in the demo (``APP_ENV=production`` refuses them: tested)."""
+    """The variables the service runs with in the demo (with ``APP_ENV=production`` every answer of its fakes
+    is refused: tested)."""
     return {
         "APP_ENV": "development",
         "HOST": LOOPBACK,

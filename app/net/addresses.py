@@ -124,27 +124,3 @@ def forbidden_reason(address: IPAddress) -> str | None:
     if not address.is_global:
         return "a non-public address"
     return None
-
-
-_LOOPBACK_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128"))
-
-
-def on_this_machine(host: str) -> bool:
-    """Whether a host name, an IP literal (any spelling) or a CIDR is, or covers, this machine itself:
-    ``localhost``, loopback, the unspecified address (which reaches the machine's own sockets)."""
-    text = host.strip().strip("[]").lower().rstrip(".")
-    if text == "localhost" or text.endswith(".localhost"):
-        return True
-    address = parse_ip_literal(text)
-    if address is not None:
-        address = without_scope(address)
-        if isinstance(address, ipaddress.IPv6Address):
-            address = embedded_ipv4(address) or address
-        return address.is_loopback or address.is_unspecified
-    try:
-        network = ipaddress.ip_network(text, strict=False)
-    except ValueError:
-        return False
-    return any(
-        network.version == loopback.version and network.overlaps(loopback) for loopback in _LOOPBACK_NETWORKS
-    )

@@ -1,26 +1,26 @@
-"""``APP_ENV=production`` does not talk to the fake Git hosts of the tests and of ``make demo``.
+"""``APP_ENV=production`` does not use the fake Git hosts of the tests and of ``make demo``.
 
-Two locks: the settings refuse a configuration that points at loopback, where the fakes serve (``make
-demo``'s own variables, with production's required ones added, do not start); and every answer of a fake
-carries ``X-Fake-Git-Host``, which production's client refuses — for a fake reached some other way
-(a proxy, a port forward, a hostname that resolves to it), before the service acts on anything it says.
+Every answer of a fake carries ``X-Fake-Git-Host``, and production's client refuses it before the service
+acts on anything it says — however the fake is reached (its loopback address as ``make demo`` configures
+it, a proxy, a port forward, a name that resolves to it). Where a host listens is no sign of a fake:
+production starts with Git hosts on loopback (an egress proxy, a sidecar or port forward to a self-hosted
+GitLab, a GitHub Enterprise on the same machine: configured hosts are trusted as configured), so the
+demo's own variables start too, and the marker is what keeps its fakes out.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import httpx
 import pytest
 
-from app.domain.errors import ConfigurationError
 from app.net.guard import HostGuard
 from app.net.transport import guarded_client
 from app.net.transports import FAKE_HOST_HEADER, FakeHostRefused
 from app.settings import Settings
 from demo.runner import service_environment
-from tests.conftest import KEY_A, GraphQLTestClient, running_app
+from tests.conftest import JWT_SECRET, KEY_A, GraphQLTestClient, running_app
 from tests.fakes import scenarios
 from tests.fakes._host import FAKE_HOST_HEADER as FAKES_HEADER
 from tests.fakes.github import FakeGitHub
@@ -51,31 +51,40 @@ def test_the_demo_configuration_starts_in_development() -> None:
     assert settings.github_url == "http://127.0.0.1:8101"
 
 
-def test_production_refuses_the_demo_configuration() -> None:
-    with pytest.raises(ConfigurationError, match=r"^GITHUB_URL: .*loopback.*make demo"):
-        Settings.from_env(demo_environment() | PRODUCTION)
+def test_production_starts_with_the_demo_configuration() -> None:
+    """Nothing but loopback tells the demo's variables from a real deployment's: the marker keeps it out."""
+    settings = Settings.from_env(demo_environment() | PRODUCTION)
+    assert settings.production
+    assert settings.github_url == "http://127.0.0.1:8101"
+    assert settings.git_host_allowlist == ("127.0.0.1",)
 
 
 @pytest.mark.parametrize(
     ("name", "value"),
     [
-        ("GITHUB_URL", "http://localhost:8101"),
+        ("GITHUB_URL", "http://localhost:8101"),  # a GitHub Enterprise on the same machine
         ("GITHUB_API_URL", "http://[::1]:8101"),
-        ("GITLAB_URL", "http://127.0.0.2:8102/gitlab"),
-        ("GITLAB_URL", "http://2130706433:8102"),  # 127.0.0.1 spelled as one number
-        ("GITLAB_URL", "http://0.0.0.0:8102"),  # reaches the machine's own sockets
-        ("GITLAB_URL", "http://[::ffff:127.0.0.1]:8102"),
+        ("GITLAB_URL", "http://127.0.0.1:8102/gitlab"),  # a sidecar or port forward to a self-hosted GitLab
+        ("GITLAB_URL", "http://0.0.0.0:8102"),
         ("GITLAB_URL", "http://gitlab.localhost:8102"),
-        ("GIT_HOST_ALLOWLIST", "10.0.0.0/8,127.0.0.1"),
+        ("GIT_HOST_ALLOWLIST", "10.0.0.0/8,127.0.0.1"),  # an egress proxy on loopback
         ("GIT_HOST_ALLOWLIST", "localhost"),
+        ("GIT_HOST_ALLOWLIST", "127.0.0.0/8"),
     ],
 )
-def test_production_refuses_each_loopback_git_host(name: str, value: str) -> None:
+def test_production_starts_with_git_hosts_on_loopback(name: str, value: str) -> None:
     env = PRODUCTION | {"AUTH_JWT_SECRET": "s" * 48, name: value}
     if name == "GITHUB_API_URL":
         env["GITHUB_URL"] = "https://github.example.com"
-    with pytest.raises(ConfigurationError, match=rf"^{name}: .*loopback"):
-        Settings.from_env(env)
+    settings = Settings.from_env(env)
+    assert settings.production
+    configured = {
+        "GITHUB_URL": settings.github_url,
+        "GITHUB_API_URL": settings.github_api_url,
+        "GITLAB_URL": settings.gitlab_url,
+        "GIT_HOST_ALLOWLIST": ",".join(settings.git_host_allowlist),
+    }
+    assert configured[name] == value
 
 
 def test_production_accepts_real_hosts_and_private_networks() -> None:
@@ -117,30 +126,41 @@ mutation($input: ConnectGitTokenInput!) {
 """
 
 
-async def test_a_production_service_reaching_a_fake_answers_that_it_does_not_use_it(
-    settings: Settings,
+@pytest.mark.parametrize(
+    ("provider", "token"),
+    [("GITHUB", scenarios.GITHUB_CLASSIC_TOKEN), ("GITLAB", scenarios.GITLAB_PERSONAL_TOKEN)],
+)
+async def test_production_started_against_fakes_on_loopback_refuses_their_answers(
+    settings: Settings, provider: str, token: str
 ) -> None:
-    """Settings made in code (past the start-up check), as if the fake were reached by its address."""
+    """The start-up accepts the fakes' loopback addresses; the first answer of one stops the connect."""
     github = scenarios.default_github(FakeGitHub(), repositories=3)
-    with run_in_thread(github.app) as url:
-        production = replace(
-            settings,
-            app_env="production",
-            github_url=url,
-            github_api_url=url,
-            git_host_allowlist=("127.0.0.1",),
+    gitlab = scenarios.default_gitlab(FakeGitLab(), repositories=3)
+    with run_in_thread(github.app) as github_url, run_in_thread(gitlab.app) as gitlab_url:
+        assert settings.mongodb_uri is not None
+        production = Settings.from_env(
+            {
+                "APP_ENV": "production",
+                "MONGODB_URI": settings.mongodb_uri.reveal(),
+                "MONGODB_DATABASE": settings.mongodb_database,
+                "DATA_DIR": str(settings.data_dir),
+                "ENCRYPTION_KEYS": f"a:{KEY_A}",
+                "AUTH_JWT_SECRET": JWT_SECRET,  # the test client's: dev tokens are refused in production
+                "GITHUB_URL": github_url,
+                "GITHUB_API_URL": github_url,
+                "GITLAB_URL": gitlab_url,
+                "GIT_HOST_ALLOWLIST": "127.0.0.1",
+            }
         )
         async with running_app(production) as app:
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
-                client = GraphQLTestClient(
-                    http, settings
-                )  # the same JWT secret; dev tokens are refused in production
-                body = await client.execute(
-                    CONNECT, {"input": {"provider": "GITHUB", "token": scenarios.GITHUB_CLASSIC_TOKEN}}
-                )
+                client = GraphQLTestClient(http, settings)
+                body = await client.execute(CONNECT, {"input": {"provider": provider, "token": token}})
     result = body["data"]["connectGitToken"]
     assert result["__typename"] == "ProviderUnavailableError", result
     assert "fake Git host" in result["message"]
-    assert scenarios.GITHUB_CLASSIC_TOKEN not in result["message"]
-    assert github.count("GET", "/user") == 1, "one answer read, refused, never retried"
+    assert token not in result["message"]
+    fake = github if provider == "GITHUB" else gitlab
+    assert fake.count() == 1, "one answer read, refused, never retried"
+    assert (gitlab if provider == "GITHUB" else github).count() == 0
