@@ -17,7 +17,9 @@ from types import FrameType
 
 from app.domain.errors import ConfigurationError
 from app.observability import configure_logging
-from app.settings import Secret, Settings, load_settings
+from app.settings import load_settings
+from app.settings.model import Settings
+from app.settings.values import Secret
 
 # After SIGTERM, how long requests in flight may still finish before they are cancelled. Without a
 # bound uvicorn waits for every one of them, and a request walking a slow host kept a worker alive

@@ -43,7 +43,7 @@ from app.services.oauth_connect import CALLBACK_PATH, ConnectByLogin
 from app.services.token_refresh import TokenRefresher
 from app.services.verify_integration import VerifyIntegration
 from app.services.webhook_intake import WebhookIntake
-from app.settings import Settings
+from app.settings.model import Settings
 from app.storage.branch_lists import BranchListStore
 from app.storage.catch_up_markers import CatchUpMarkers
 from app.storage.events import EventStore

@@ -30,7 +30,7 @@ from app.graphql.schema import build_schema, schema
 from app.hosts.registry import configured_origins
 from app.oauth_callback import oauth_callback
 from app.observability import RequestLogMiddleware
-from app.settings import Settings
+from app.settings.model import Settings
 from app.tracing import start_tracing
 from app.webhooks import MAX_DELIVERY_BYTES, BytesInFlight, receive_webhook
 

@@ -44,7 +44,8 @@ from app.domain.models import Repository
 from app.hosts.base import Listing
 from app.net.pagination import PageRecord
 from app.security.auth import issue_development_token
-from app.settings import EncryptionKey, Secret, Settings
+from app.settings.model import Settings
+from app.settings.values import EncryptionKey, Secret
 from app.storage.durability import Durability
 from app.storage.listings import ListingStore
 from app.storage.mongo import Database, EmbeddedMongo

@@ -56,7 +56,8 @@ import httpx
 from app.graphql.types.node import from_global_id
 from app.security.auth import issue_development_token
 from app.security.crypto import TokenCipher
-from app.settings import EncryptionKey, Secret, Settings
+from app.settings.model import Settings
+from app.settings.values import EncryptionKey, Secret
 from app.storage.integrations import IntegrationRepository
 from app.storage.mongo import Database
 from tests.harness import (

@@ -54,7 +54,8 @@ import httpx
 from app.net.client import FIRST_WINDOW, MAX_WINDOW
 from app.net.pagination import PER_PAGE
 from app.security.auth import issue_development_token
-from app.settings import EncryptionKey, Secret, Settings
+from app.settings.model import Settings
+from app.settings.values import EncryptionKey, Secret
 from app.storage.mongo import EmbeddedMongo
 from bench.floor import bare_app, throughput
 from bench.picker_hosts import (

@@ -47,7 +47,8 @@ from pymongo import AsyncMongoClient
 from app.graphql.types.node import from_global_id
 from app.graphql.types.repository import repository_global_id
 from app.security.auth import issue_development_token
-from app.settings import Secret, Settings
+from app.settings.model import Settings
+from app.settings.values import Secret
 from app.storage.mongo import EmbeddedMongo
 from tests.fakes import scenarios
 from tests.fakes._github_deploy import sign

@@ -29,7 +29,8 @@ from typing import Any
 import httpx
 
 from app.security.auth import issue_development_token
-from app.settings import Secret, Settings
+from app.settings.model import Settings
+from app.settings.values import Secret
 from demo import sheet, world
 from demo.page import build_page
 from demo.seeding import Pusher, delivering, seed

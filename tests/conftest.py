@@ -15,7 +15,8 @@ import pytest
 
 from app.composition import Seams
 from app.security.auth import issue_development_token
-from app.settings import EncryptionKey, Secret, Settings
+from app.settings.model import Settings
+from app.settings.values import EncryptionKey, Secret
 from app.storage.mongo import EmbeddedMongo
 from tests import harness
 from tests.harness import ServedApp

@@ -20,7 +20,7 @@ import httpx
 from app.graphql.types.node import from_global_id
 from app.graphql.types.repository import repository_global_id
 from app.security.auth import issue_development_token
-from app.settings import Settings
+from app.settings.model import Settings
 from tests.conftest import running_app
 from tests.fakes import scenarios
 from tests.fakes._webhooks import Attempt

@@ -33,7 +33,7 @@ from starlette.types import Receive, Scope, Send
 
 from app.composition import Seams, Services
 from app.main import create_app
-from app.settings import Settings
+from app.settings.model import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 LOOPBACK = "127.0.0.1"

@@ -18,7 +18,8 @@ import httpx
 from pymongo import AsyncMongoClient
 
 from app.composition import Seams
-from app.settings import OAuthClient, Secret, Settings
+from app.settings.model import Settings
+from app.settings.values import OAuthClient, Secret
 from tests.conftest import GraphQLTestClient, running_app
 from tests.fakes import scenarios
 from tests.fakes.github import FakeGitHub

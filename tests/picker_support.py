@@ -28,7 +28,7 @@ from app.domain.models import (
     TokenResource,
     VerifiedToken,
 )
-from app.settings import Settings
+from app.settings.model import Settings
 from tests.harness import ServedApp
 from tests.harness import settle as settle
 

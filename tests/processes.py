@@ -48,7 +48,8 @@ from typing import Any
 import httpx
 
 from app.security.auth import issue_development_token
-from app.settings import Secret, Settings
+from app.settings.model import Settings
+from app.settings.values import Secret
 from app.storage.mongo import EmbeddedMongo
 from tests.conftest import JWT_SECRET, KEY_A
 from tests.harness import ROOT, children_of, command_line, free_port, service_environment

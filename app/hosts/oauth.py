@@ -38,7 +38,7 @@ from app.domain.errors import OAuthExchangeError, ProviderUnavailableError
 from app.domain.models import Credentials, GitProvider, TokenKind
 from app.net.client import Upstream, parse_json
 from app.security.token_shapes import contains_credential
-from app.settings import OAuthClient
+from app.settings.values import OAuthClient
 
 log = logging.getLogger(__name__)
 

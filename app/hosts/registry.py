@@ -25,7 +25,7 @@ from app.hosts.oauth import AuthorizationServer
 from app.net.client import Upstream
 from app.net.guard import ConfiguredOrigin, HostGuard
 from app.net.hostnames import normalize_gitlab_host
-from app.settings import Settings
+from app.settings.model import Settings
 
 _NAMES = {GitProvider.GITHUB: "GitHub", GitProvider.GITLAB: "GitLab"}
 

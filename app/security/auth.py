@@ -32,7 +32,7 @@ from joserfc.jwk import KeySet, OctKey
 
 from app.domain.errors import UnauthenticatedError
 from app.net.client import parse_json
-from app.settings import Settings
+from app.settings.model import Settings
 
 log = logging.getLogger(__name__)
 

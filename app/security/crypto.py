@@ -36,7 +36,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from app.domain.errors import CipherError
-from app.settings import EncryptionKey
+from app.settings.values import EncryptionKey
 
 PREFIX = "enc:v2:"
 LEGACY_PREFIX = "enc:v1:"

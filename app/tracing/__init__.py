@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import httpx
     from opentelemetry.sdk.trace.export import SpanExporter as SpanExporter
 
-    from app.settings import Settings
+    from app.settings.model import Settings
 
 try:  # the API alone: cheap, and what the log lines read their trace id from
     from opentelemetry import trace as _otel_trace

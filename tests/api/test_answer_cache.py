@@ -15,7 +15,7 @@ from app.composition import Seams
 from app.domain.models import Integration, IntegrationStatus, TokenKind
 from app.graphql.answer_cache import AnswerCache
 from app.graphql.types.node import to_global_id
-from app.settings import Settings
+from app.settings.model import Settings
 from tests.conftest import GraphQLTestClient, running_app
 from tests.fakes.github import FakeGitHub
 from tests.picker_support import (

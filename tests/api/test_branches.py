@@ -18,7 +18,7 @@ import pytest
 from app.composition import Seams
 from app.domain.models import Integration, TokenKind
 from app.graphql.types.node import to_global_id
-from app.settings import Settings
+from app.settings.model import Settings
 from tests.conftest import GraphQLTestClient, running_app
 from tests.fakes.github import FakeGitHub
 from tests.fakes.gitlab import FakeGitLab

@@ -13,7 +13,7 @@ import pytest
 
 from app.domain.models import AuthMethod, Credentials
 from app.security.crypto import TokenCipher
-from app.settings import EncryptionKey, Secret
+from app.settings.values import EncryptionKey, Secret
 from app.storage.integrations import IntegrationRepository
 from app.storage.mongo import Database
 from tests.storage.test_integrations_repository import GITHUB, NOW, verified

@@ -14,7 +14,7 @@ import httpx
 import pytest
 import respx
 
-from app.settings import Settings
+from app.settings.model import Settings
 from app.storage.mongo import Database
 from tests.conftest import GraphQLTestClient, running_app
 from tests.recordings import replay

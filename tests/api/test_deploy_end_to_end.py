@@ -19,7 +19,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
-from app.settings import GitHubAppCredentials, Secret, Settings
+from app.settings.model import Settings
+from app.settings.values import GitHubAppCredentials, Secret
 from tests.deploy_support import (
     CLONE,
     GITHUB_REPOSITORY,

@@ -17,7 +17,7 @@ from app.composition import Seams
 from app.domain.models import Integration, TokenKind
 from app.graphql.types.node import to_global_id
 from app.net.client import PagePolicy
-from app.settings import Settings
+from app.settings.model import Settings
 from tests.conftest import GraphQLTestClient, running_app
 from tests.fakes.github import FakeGitHub
 from tests.fakes.gitlab import FakeGitLab

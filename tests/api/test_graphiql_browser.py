@@ -25,7 +25,7 @@ import uvicorn
 from playwright.sync_api import Page, sync_playwright
 
 from app.main import GRAPHIQL_DIR, create_app
-from app.settings import Settings
+from app.settings.model import Settings
 from tests.conftest import running_app, token_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ import pytest
 
 from app.composition import Seams
 from app.graphql.types.node import to_global_id
-from app.settings import Settings
+from app.settings.model import Settings
 from app.storage.integrations import IntegrationRepository
 from tests.conftest import GraphQLTestClient, running_app
 

@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from app import metrics
 from app.domain.models import TokenKind
-from app.settings import Settings
+from app.settings.model import Settings
 from tests.conftest import JWT_SECRET, KEY_A, GraphQLTestClient, running_app, token_for
 from tests.fakes.github import FakeGitHub
 from tests.harness import serve, service_environment

@@ -17,7 +17,7 @@ import pytest
 
 from app.domain.models import TokenKind
 from app.hosts.oauth import code_challenge
-from app.settings import Settings
+from app.settings.model import Settings
 from app.storage.oauth_states import state_digest
 from tests.oauth_support import (
     APP_SLUG,

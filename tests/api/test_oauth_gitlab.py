@@ -14,7 +14,7 @@ import pytest
 from app.composition import Seams
 from app.graphql.types.node import from_global_id
 from app.graphql.types.repository import repository_global_id
-from app.settings import Settings
+from app.settings.model import Settings
 from tests.fakes._gitlab_models import DEVELOPER
 from tests.oauth_support import (
     CALLBACK,

@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app.composition import Seams
-from app.settings import Settings
+from app.settings.model import Settings
 from tests.fakes.github import REFRESH_TOKEN_LIFETIME
 from tests.oauth_support import (
     APP_SLUG,

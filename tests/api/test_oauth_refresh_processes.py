@@ -15,7 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from app.settings import Secret, Settings
+from app.settings.model import Settings
+from app.settings.values import Secret
 from tests.conftest import JWT_SECRET, KEY_A, token_for
 from tests.fakes.github import FakeGitHub
 from tests.fakes.gitlab import FakeGitLab

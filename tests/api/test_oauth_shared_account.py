@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from app.settings import Settings
+from app.settings.model import Settings
 from tests.oauth_support import (
     APP_SLUG,
     DISCONNECT,

@@ -15,7 +15,8 @@ from app.composition import Seams
 from app.domain.models import Integration, TokenKind
 from app.graphql.types.node import to_global_id
 from app.net.client import PagePolicy
-from app.settings import OAuthClient, Secret, Settings
+from app.settings.model import Settings
+from app.settings.values import OAuthClient, Secret
 from tests.conftest import GraphQLTestClient, running_app
 from tests.fakes.github import FakeGitHub
 from tests.fakes.gitlab import FakeGitLab

@@ -11,7 +11,7 @@ from typing import Literal
 
 import pytest
 
-from app.settings import Settings
+from app.settings.model import Settings
 from tests.deploy_support import (
     GITHUB_REPOSITORY,
     GITHUB_TOKEN,

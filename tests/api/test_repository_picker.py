@@ -18,7 +18,7 @@ import pytest
 from app.composition import Seams
 from app.domain.models import Integration, RepositoryAccess, TokenKind, TokenResource
 from app.graphql.types.node import to_global_id
-from app.settings import Settings
+from app.settings.model import Settings
 from app.storage.mongo import Database
 from tests.conftest import GraphQLTestClient, running_app
 from tests.fakes.github import FakeGitHub

@@ -22,7 +22,7 @@ import pytest
 import respx
 
 from app.observability import QUIET_LIBRARIES, JsonFormatter, SecretRedactingFilter
-from app.settings import Settings
+from app.settings.model import Settings
 from tests.conftest import GraphQLTestClient, running_app, token_for
 from tests.oauth_support import (
     APP_SLUG,

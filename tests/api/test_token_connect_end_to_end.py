@@ -15,7 +15,8 @@ from gql.transport.httpx import HTTPXAsyncTransport
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
-from app.settings import Secret, Settings
+from app.settings.model import Settings
+from app.settings.values import Secret
 from tests.conftest import JWT_SECRET, KEY_A, token_for
 from tests.fakes import scenarios
 from tests.fakes.github import FakeGitHub

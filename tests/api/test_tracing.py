@@ -29,7 +29,7 @@ from app.composition import Seams
 from app.domain.models import TokenKind
 from app.graphql.types.node import to_global_id
 from app.observability import JsonFormatter
-from app.settings import Settings
+from app.settings.model import Settings
 from tests.conftest import running_app, token_for
 from tests.fakes.gitlab import FakeGitLab
 from tests.picker_support import connect, gitlab_endpoint, picker_settings, services_for, upstream

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from app.hosts.github.deliveries import signature
-from app.settings import Settings
+from app.settings.model import Settings
 from tests.deploy_support import (
     GITHUB_REPOSITORY,
     GITHUB_TOKEN,

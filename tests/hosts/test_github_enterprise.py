@@ -18,7 +18,7 @@ from app.domain.models import GitProvider
 from app.hosts.registry import HostRegistry, configured_origins
 from app.net.client import RetryPolicy, Upstream
 from app.net.guard import ConfiguredOrigin, HostGuard
-from app.settings import Settings
+from app.settings.model import Settings
 from tests.fakes import scenarios
 from tests.fakes.github import FakeGitHub
 

@@ -20,7 +20,7 @@ from app.hosts.github.oauth import GitHubAuthorization
 from app.hosts.gitlab.oauth import GitLabAuthorization
 from app.hosts.oauth import REFUSED_REFRESH_REASONS, TokenGrant, code_challenge
 from app.net.client import RetryPolicy, Upstream
-from app.settings import OAuthClient, Secret
+from app.settings.values import OAuthClient, Secret
 from tests.recordings import load, replay
 
 CLIENT = OAuthClient("Iv23liSqj8DAO20A3KLA", Secret("s3cr3t-client-secret"))

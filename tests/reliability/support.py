@@ -21,7 +21,8 @@ import httpcore
 import pytest
 
 from app.graphql.types.node import from_global_id
-from app.settings import EncryptionKey, Secret, Settings
+from app.settings.model import Settings
+from app.settings.values import EncryptionKey, Secret
 from tests.conftest import JWT_SECRET, KEY_A
 from tests.fakes import scenarios
 from tests.oauth_support import FakeHosts, Service, fake_hosts

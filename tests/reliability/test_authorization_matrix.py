@@ -29,7 +29,8 @@ from bson import ObjectId
 from app.graphql.types.node import from_global_id, to_global_id
 from app.graphql.types.repository import repository_global_id
 from app.security.auth import issue_development_token
-from app.settings import Secret, Settings
+from app.settings.model import Settings
+from app.settings.values import Secret
 from app.storage.links import new_link_id
 from tests.oauth_support import FakeHosts, Service, login_settings, open_service
 from tests.picker_support import settle

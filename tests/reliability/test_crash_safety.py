@@ -21,7 +21,8 @@ import pytest
 
 from app.domain.models import AuthMethod, Credentials
 from app.security.crypto import TokenCipher
-from app.settings import EncryptionKey, Settings
+from app.settings.model import Settings
+from app.settings.values import EncryptionKey
 from app.storage.integration_secrets import IntegrationSecrets, binding_of
 from app.storage.integrations import SECRET_FIELDS, IntegrationRepository
 from app.storage.mongo import Database

@@ -39,7 +39,8 @@ from pymongo.errors import (
 )
 
 from app.security.auth import issue_development_token
-from app.settings import Secret, Settings
+from app.settings.model import Settings
+from app.settings.values import Secret
 from app.storage.mongo import EmbeddedMongo, is_transient
 from tests.conftest import JWT_SECRET, KEY_A, token_for
 from tests.harness import serve, service_environment

@@ -21,7 +21,8 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from app.services import catch_up
-from app.settings import Secret, Settings
+from app.settings.model import Settings
+from app.settings.values import Secret
 from app.storage.mongo import EmbeddedMongo
 from tests.deploy_support import (
     GITHUB_REPOSITORY,

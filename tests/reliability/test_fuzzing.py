@@ -35,7 +35,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_graphql import Mode, mutations, queries
 
-from app.settings import EncryptionKey, OAuthClient, Secret, Settings
+from app.settings.model import Settings
+from app.settings.values import EncryptionKey, OAuthClient, Secret
 from tests.conftest import JWT_SECRET, KEY_A, GraphQLTestClient, running_app, token_for
 from tests.fakes import scenarios
 from tests.fakes.github import FakeGitHub

@@ -19,7 +19,7 @@ import pytest
 
 from app.composition import Seams
 from app.net.client import RetryPolicy
-from app.settings import Settings
+from app.settings.model import Settings
 from tests.fakes.hostile import HostileHost, serve_hostile
 from tests.oauth_support import FakeHosts, Service, login_settings, open_service
 from tests.reliability.support import CLASSIC, GITLAB_TOKEN, documents, jail_connections, loopback_hosts

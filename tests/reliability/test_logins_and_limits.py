@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from app.settings import Settings
+from app.settings.model import Settings
 from tests.oauth_support import (
     COMPLETE_OAUTH,
     FakeHosts,

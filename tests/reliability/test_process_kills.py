@@ -28,7 +28,7 @@ from bson import ObjectId
 
 from app.domain.models import GitProvider, HostEndpoint
 from app.security.crypto import TokenCipher
-from app.settings import EncryptionKey, Secret
+from app.settings.values import EncryptionKey, Secret
 from app.storage.integration_secrets import binding_for, binding_of
 from app.storage.integrations import SECRET_FIELDS
 from tests.conftest import KEY_A, KEY_B

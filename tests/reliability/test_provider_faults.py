@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.composition import Seams
 from app.net.client import RetryPolicy
-from app.settings import Settings
+from app.settings.model import Settings
 from tests.fakes._host import FakeHost
 from tests.fakes.server import run_in_thread
 from tests.oauth_support import (

@@ -16,7 +16,8 @@ import httpx
 import pytest
 
 from app.main import MAX_BODY_BYTES
-from app.settings import Secret, Settings
+from app.settings.model import Settings
+from app.settings.values import Secret
 from tests.conftest import JWT_SECRET, KEY_A, GraphQLTestClient, token_for
 from tests.harness import free_port, serve, service_environment
 

@@ -22,7 +22,8 @@ import pytest
 
 from app.__main__ import SHUTDOWN_GRACE_SECONDS
 from app.security.auth import issue_development_token
-from app.settings import Secret, Settings
+from app.settings.model import Settings
+from app.settings.values import Secret
 from tests.fakes import scenarios
 from tests.harness import ServedProcess, fake_host_process, serve, service_environment
 

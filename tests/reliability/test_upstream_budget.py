@@ -26,7 +26,7 @@ import httpx
 
 from app.domain.models import Integration, TokenKind
 from app.graphql.types.node import to_global_id
-from app.settings import Settings
+from app.settings.model import Settings
 from tests.conftest import GraphQLTestClient, running_app, token_for
 from tests.fakes.github import FakeGitHub
 from tests.fakes.gitlab import FakeGitLab

@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from app.domain.errors import NeedsReconnectError, NotFoundError, ServiceUnavailableError
 from app.domain.models import AuthMethod, Credentials
 from app.security.crypto import TokenCipher
-from app.settings import EncryptionKey, Secret, Settings
+from app.settings.model import Settings
+from app.settings.values import EncryptionKey, Secret
 from app.storage.integrations import IntegrationRepository
 from app.storage.links import LinkStore
 from app.storage.mongo import Database

@@ -23,7 +23,7 @@ from app.domain.models import GitProvider
 from app.hosts.registry import HostRegistry, configured_origins
 from app.net.client import Upstream
 from app.net.guard import HostGuard
-from app.settings import Settings
+from app.settings.model import Settings
 from tests.fakes import scenarios
 from tests.fakes.github import FakeGitHub
 from tests.fakes.gitlab import FakeGitLab

@@ -36,7 +36,7 @@ from app.domain.urls import checked_link, link_on_host
 from app.hosts.github.client import GitHubHost
 from app.hosts.gitlab.client import GitLabHost
 from app.net.client import RetryPolicy, Upstream
-from app.settings import Settings
+from app.settings.model import Settings
 from tests.fakes import scenarios
 from tests.fakes.gitlab import FakeGitLab
 from tests.fakes.server import run_in_thread

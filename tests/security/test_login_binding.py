@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from app.settings import Settings
+from app.settings.model import Settings
 from tests.oauth_support import (
     APP_SLUG,
     FakeHosts,

@@ -18,7 +18,7 @@ import pytest
 from app.net.guard import HostGuard
 from app.net.transport import guarded_client
 from app.net.transports import FAKE_HOST_HEADER, FakeHostRefused
-from app.settings import Settings
+from app.settings.model import Settings
 from demo.runner import service_environment
 from tests.conftest import JWT_SECRET, KEY_A, GraphQLTestClient, running_app
 from tests.fakes import scenarios

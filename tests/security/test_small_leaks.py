@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from app.metrics import Metrics
-from app.settings import Settings
+from app.settings.model import Settings
 from tests.conftest import JWT_SECRET, KEY_A, GraphQLTestClient, running_app
 from tests.harness import free_port, serve, service_environment
 

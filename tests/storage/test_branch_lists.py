@@ -12,7 +12,7 @@ import pytest
 from app.domain.models import Branch
 from app.hosts.base import BranchListing
 from app.net.pagination import PageRecord
-from app.settings import Settings
+from app.settings.model import Settings
 from app.storage.branch_lists import BranchListStore
 from app.storage.listings import ListingStore
 from app.storage.mongo import Database

@@ -23,7 +23,7 @@ from app.domain.models import AuthMethod, Credentials, IntegrationStatus
 from app.hosts.base import Listing
 from app.net.pagination import PageRecord
 from app.security.crypto import TokenCipher
-from app.settings import Settings
+from app.settings.model import Settings
 from app.storage.durability import Durability
 from app.storage.integrations import IntegrationRepository
 from app.storage.listings import ListingStore

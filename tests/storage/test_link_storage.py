@@ -14,7 +14,7 @@ from app.domain.links import ReadAccess, ReadAccessKind, RepositoryEvent, Reposi
 from app.domain.models import AuthMethod, Credentials, Integration, Repository
 from app.hosts.deploy import GrantedReadAccess
 from app.security.crypto import TokenCipher
-from app.settings import Settings
+from app.settings.model import Settings
 from app.storage.events import EventStore
 from app.storage.integrations import IntegrationRepository
 from app.storage.links import LinkStore

@@ -23,7 +23,8 @@ from app.domain.models import (
     VerifiedToken,
 )
 from app.security.crypto import TokenCipher
-from app.settings import EncryptionKey, Secret, Settings
+from app.settings.model import Settings
+from app.settings.values import EncryptionKey, Secret
 from app.storage.integrations import IntegrationRepository
 from app.storage.mongo import Database
 from app.storage.oauth_states import OAuthStateRepository, PendingAuthorization

@@ -11,7 +11,7 @@ import pytest
 from app.domain.models import AccessNotice, AccessNoticeReason, Repository, RepositoryAccess
 from app.hosts.base import Listing
 from app.net.pagination import PageRecord
-from app.settings import Settings
+from app.settings.model import Settings
 from app.storage.listings import ListingStore
 from app.storage.mongo import Database
 

@@ -11,7 +11,8 @@ from joserfc.jwk import KeySet, OctKey, RSAKey
 
 from app.domain.errors import UnauthenticatedError
 from app.security.auth import Authenticator
-from app.settings import Secret, Settings
+from app.settings.model import Settings
+from app.settings.values import Secret
 
 SECRET = "s" * 48
 HS = Settings(auth_jwt_secret=Secret(SECRET))

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from app.domain.errors import CipherError
 from app.security.crypto import SecretBinding, TokenCipher
-from app.settings import EncryptionKey, Secret
+from app.settings.values import EncryptionKey, Secret
 
 KEY_A = EncryptionKey("a", Secret(base64.b64encode(b"A" * 32).decode()))
 KEY_B = EncryptionKey("b", Secret(base64.b64encode(b"B" * 32).decode()))

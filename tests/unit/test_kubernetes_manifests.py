@@ -19,7 +19,7 @@ from starlette.routing import Route
 from app.__main__ import main as cli_main
 from app.domain.errors import ConfigurationError
 from app.main import create_app
-from app.settings import KNOWN_VARIABLES, SECRET_VARIABLES, Settings
+from app.settings.model import KNOWN_VARIABLES, SECRET_VARIABLES, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBE = ROOT / "deploy" / "kubernetes"

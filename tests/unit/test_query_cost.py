@@ -15,7 +15,7 @@ from graphql import GraphQLSchema, OperationDefinitionNode, build_schema, parse,
 from app.graphql.cost import HOST_CALLS, QUERY_FIELDS, TOKEN_CHECK, UNKNOWN_LIST_SIZE, Work, estimate
 from app.graphql.schema import schema as service_schema
 from app.graphql.types.node import to_global_id
-from app.settings import Settings
+from app.settings.model import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA: GraphQLSchema = service_schema._schema

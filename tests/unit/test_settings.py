@@ -8,7 +8,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from app.domain.errors import ConfigurationError
-from app.settings import SECRET_VARIABLES, Secret, Settings, load_settings
+from app.settings import load_settings
+from app.settings.model import SECRET_VARIABLES, Settings
+from app.settings.values import Secret
 
 KEY = "a:" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="  # 32 bytes of "A"
 
@@ -291,7 +293,7 @@ def test_bad_trace_settings_are_one_line_errors(environ: dict[str, str], variabl
 
 
 def test_an_exporter_without_the_otel_extra_stops_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("app.settings._installed", lambda module: module != "opentelemetry.sdk")
+    monkeypatch.setattr("app.settings.reader._installed", lambda module: module != "opentelemetry.sdk")
     with pytest.raises(ConfigurationError, match=r"^OTEL_TRACES_EXPORTER: tracing needs the otel extra"):
         Settings.from_env({"OTEL_TRACES_EXPORTER": "otlp"})
     assert Settings.from_env({"OTEL_TRACES_EXPORTER": "none"}).traces_exporters == ()

@@ -23,7 +23,7 @@ from app.hosts.github.constants import ACCEPT, API_VERSION, USER_AGENT
 from app.hosts.github.repository_scope import RepositoryRequests, repository_path
 from app.hosts.parsing import parse_timestamp
 from app.net.client import HostHTTP, Upstream, json_body
-from app.settings import GitHubAppCredentials
+from app.settings.values import GitHubAppCredentials
 
 # GitHub refuses a JWT whose lifetime exceeds 10 minutes; ``iat`` is set a minute back for clock drift.
 _JWT_LIFETIME_SECONDS = 540

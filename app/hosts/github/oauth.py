@@ -24,7 +24,7 @@ from app.domain.models import GitProvider, TokenKind
 from app.hosts.github.constants import ACCEPT, API_VERSION, OAUTH_APP_SCOPES
 from app.hosts.oauth import AuthorizationServer, code_challenge
 from app.net.client import Upstream
-from app.settings import OAuthClient
+from app.settings.values import OAuthClient
 
 log = logging.getLogger(__name__)
 
