@@ -99,12 +99,12 @@ class Paginator:
                     response = await self._http.get(f"{self._api_base}{path}", params=params, etag=etag)
                 except RateLimitedError as exc:
                     limited: RateLimitedError | None = exc
+                    ticket.throttled = True  # halves the window as the slot is given back
                 else:
                     ticket.clean = True
                     limited = None
             if limited is None:
                 break
-            await self.window.throttled()
             wait = limited.retry_after_seconds
             if (
                 wait is None

@@ -4,6 +4,7 @@ secondary rate limit, waits out a short ``Retry-After`` and stops sending on a l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -135,7 +136,8 @@ async def test_the_window_halves_on_a_rate_limit_and_refuses_everyone_once_close
     async with window.slot() as ticket:
         ticket.clean = True
     assert window.limit == 5
-    await window.throttled()
+    async with window.slot() as ticket:
+        ticket.throttled = True
     assert window.limit == 2
     entered = asyncio.Event()
 
@@ -156,6 +158,24 @@ async def test_the_window_halves_on_a_rate_limit_and_refuses_everyone_once_close
         holder.cancel()
     await asyncio.gather(*holders, return_exceptions=True)
     assert window.in_flight == 0 and window.peak == 2
+
+
+async def test_a_burst_of_refusals_halves_the_window_once_and_then_it_grows_a_page_per_window() -> None:
+    window = PageWindow(start=8, ceiling=40)
+    async with contextlib.AsyncExitStack() as burst:
+        for _ in range(8):
+            ticket = await burst.enter_async_context(window.slot())
+            ticket.throttled = True
+    # Eight refusals of pages sent at the same window: halved once, not down to one page.
+    assert window.limit == 4
+    for _ in range(7):
+        async with window.slot() as ticket:
+            ticket.clean = True
+    # One more page per four clean answers now, not one per answer (slow start would give 11).
+    assert window.limit == 5
+    async with window.slot() as ticket:
+        ticket.throttled = True
+    assert window.limit == 2  # a refusal of a page sent after the halving halves it again
 
 
 async def _enter(window: PageWindow) -> None:
