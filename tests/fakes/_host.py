@@ -96,6 +96,8 @@ class FakeHost:
         self._in_flight_by_credential: dict[bytes, int] = {}
         # Called with each request as it arrives (before the delay), e.g. to see what else is in flight.
         self.on_arrival: Callable[[RecordedRequest], None] | None = None
+        # Requests held unanswered until their event is set (``hold``): a test orders two reads by that.
+        self._holds: list[tuple[str, str, asyncio.Event]] = []
         # A test aid for worlds of tens of thousands of repositories (off by default): GET answers are
         # kept per token and URL until the world changes through the fake's methods (``forget_lists``).
         # A real host renders its pages on many machines at once; one fake process renders one at a
@@ -206,6 +208,14 @@ class FakeHost:
 
     def truncate_next(self, count: int = 1, *, path_prefix: str = "") -> None:
         self._queue(count, Fault("truncate", path_prefix=path_prefix))
+
+    def hold(self, *, path_prefix: str = "", query_contains: str = "") -> asyncio.Event:
+        """Requests below ``path_prefix`` whose query contains ``query_contains`` wait, unanswered, until
+        the returned event is set: a test makes one read come before another by that, not by timing."""
+        released = asyncio.Event()
+        with self.lock:
+            self._holds.append((path_prefix, query_contains, released))
+        return released
 
     def clear_faults(self) -> None:
         with self.lock:
@@ -364,6 +374,9 @@ class HostMiddleware:
         if self.fake.on_arrival is not None:
             self.fake.on_arrival(entry)
         try:
+            for prefix, query, released in list(self.fake._holds):
+                if path.startswith(prefix) and query in entry.query:
+                    await released.wait()
             if self.fake.delay > 0:
                 await asyncio.sleep(self.fake.delay)
             fault = None if refused else self.fake._take_fault(path, entry.query)
