@@ -85,11 +85,12 @@ class FakeHosts:
     github_url: str
     gitlab: FakeGitLab
     gitlab_url: str
+    github_api_url: str | None = None  # None: on ``github_url``, at ``github.api_prefix``
 
 
-def new_github(app_slug: str | None = None) -> FakeGitHub:
+def new_github(app_slug: str | None = None, *, api_prefix: str = "") -> FakeGitHub:
     """``octocat`` (who logs in) with three repositories, and ``hubot``; the service's callback registered."""
-    github = FakeGitHub(app_slug=app_slug)
+    github = FakeGitHub(app_slug=app_slug, api_prefix=api_prefix)
     github.add_user("octocat", "The Octocat")
     github.add_user("hubot", "Hubot")
     github.add_repositories("octocat", 3)
@@ -104,10 +105,20 @@ def new_gitlab() -> FakeGitLab:
 
 
 @contextlib.contextmanager
-def fake_hosts(*, app_slug: str | None = None) -> Iterator[FakeHosts]:
-    github, gitlab = new_github(app_slug), new_gitlab()
-    with run_in_thread(github.app) as github_url, run_in_thread(gitlab.app) as gitlab_url:
-        yield FakeHosts(github, github_url, gitlab, gitlab_url)
+def fake_hosts(
+    *, app_slug: str | None = None, api_prefix: str = "", separate_api: bool = False
+) -> Iterator[FakeHosts]:
+    """The fakes on loopback; GitHub like GHES with ``api_prefix="/api/v3"``, and with ``separate_api``
+    its API served on an origin of its own (like api.github.com)."""
+    github, gitlab = new_github(app_slug, api_prefix=api_prefix), new_gitlab()
+    with contextlib.ExitStack() as stack:
+        github_url = stack.enter_context(run_in_thread(github.app))
+        gitlab_url = stack.enter_context(run_in_thread(gitlab.app))
+        api_url = None
+        if separate_api:
+            api_url = stack.enter_context(run_in_thread(github.app)) + api_prefix
+            github.html_url = github_url  # links name the web origin, not the API's the request came to
+        yield FakeHosts(github, github_url, gitlab, gitlab_url, api_url)
 
 
 def login_settings(settings: Settings, hosts: FakeHosts, **overrides: Any) -> Settings:
@@ -116,7 +127,7 @@ def login_settings(settings: Settings, hosts: FakeHosts, **overrides: Any) -> Se
     values: dict[str, Any] = {
         "public_url": PUBLIC_URL,
         "github_url": hosts.github_url,
-        "github_api_url": hosts.github_url,
+        "github_api_url": hosts.github_api_url or hosts.github_url + github.api_prefix,
         "github_oauth": OAuthClient(github.client_id, Secret(github.client_secret)),
         "github_app_slug": github.app_slug,
         "gitlab_url": hosts.gitlab_url,

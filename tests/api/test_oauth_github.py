@@ -329,8 +329,8 @@ async def test_installing_the_github_app_records_the_chosen_repository_access(
     github.install_repositories = ["octocat/repo-0001"] if selection == "selected" else []
     authorization = await app_service.start("GITHUB")
     url = authorization["authorizationUrl"]
-    # Not github.com: the GitHub Enterprise spelling of the installation page.
-    assert url.startswith(f"{app_hosts.github_url}/github-apps/{APP_SLUG}/installations/new?")
+    # The API at the root of the web origin, not at /api/v3: github.com-like, not GHES.
+    assert url.startswith(f"{app_hosts.github_url}/apps/{APP_SLUG}/installations/new?")
     assert query_of(url) == {"state": authorization["state"]}
 
     location = await app_service.visit_host(url)
@@ -370,6 +370,31 @@ async def test_installing_the_github_app_records_the_chosen_repository_access(
     assert stored["resource"] == {"kind": "installations", "ids": [installation_id], "path": None}
     assert stored["secrets"]["refreshToken"] is not None
     assert not any(token in str(stored) for token in github.refresh_tokens)
+
+
+@pytest.mark.parametrize(
+    ("api_prefix", "separate_api", "page"),
+    [
+        ("", True, "apps"),  # like github.com: the API on an origin of its own (api.github.com)
+        ("/api/v3", False, "github-apps"),  # like GHES: the API on the web host at /api/v3
+    ],
+)
+async def test_the_installation_page_is_where_the_kind_of_github_has_it(
+    settings: Settings, api_prefix: str, separate_api: bool, page: str
+) -> None:
+    # The fake answers only the installation page the host it imitates has; the browser gets there.
+    with fake_hosts(app_slug=APP_SLUG, api_prefix=api_prefix, separate_api=separate_api) as hosts:
+        assert (hosts.github_api_url is not None) == separate_api
+        async with open_service(login_settings(settings, hosts)) as service:
+            authorization, response = await service.arrive("GITHUB")
+            result = await complete(service, **handed_on(response))
+
+            url = authorization["authorizationUrl"]
+            assert url.startswith(f"{hosts.github_url}/{page}/{APP_SLUG}/installations/new?")
+            assert result["__typename"] == "Integration", result
+            [integration] = await service.integrations()
+            assert integration["tokenKind"] == TokenKind.GITHUB_APP.value
+            assert integration["manageAccessUrl"].startswith(hosts.github_url)
 
 
 async def test_a_forged_installation_id_is_refused_and_nothing_is_stored(

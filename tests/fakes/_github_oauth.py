@@ -53,11 +53,15 @@ class GitHubOAuth:
         router.add("POST", "/login/oauth/authorize", self.authorize)  # the consent page's form
         router.add("POST", "/login/oauth/access_token", self.access_token)
         router.add("GET", "/login/oauth/access_token", self.access_token)
-        router.add("GET", "/apps/{slug}/installations/new", self.install)
-        router.add("POST", "/apps/{slug}/installations/new", self.install)  # the consent page's form
-        router.add("GET", "/github-apps/{slug}/installations/new", self.install)  # GHES spelling
-        router.add("POST", "/github-apps/{slug}/installations/new", self.install)
         api = self.fake.api_prefix
+        # The installation page answers only where the host it imitates has it: GHES (API under /api/v3)
+        # at /github-apps/{slug}/installations/new ("Sharing your GitHub App", GHES docs; provider-facts
+        # "GitHub App installation"), github.com at /apps/... - where the GHES spelling is a 404 (as on
+        # SUB.ghe.com, coollabsio/coolify#10573). Whether GHES also answers /apps/ is unverified; answering
+        # only the documented path keeps the service to it.
+        install = f"/{'github-apps' if api == '/api/v3' else 'apps'}/{{slug}}/installations/new"
+        router.add("GET", install, self.install)
+        router.add("POST", install, self.install)  # the consent page's form
         router.add("DELETE", f"{api}/applications/{{client_id}}/grant", self.revoke_grant)
         router.add("DELETE", f"{api}/applications/{{client_id}}/token", self.revoke_token)
 

@@ -1,8 +1,9 @@
 """A fake GitHub (github.com or GitHub Enterprise Server) for end-to-end tests and benchmarks.
 
 One Starlette app serves the REST API (under ``api_prefix``: ``""`` like api.github.com, ``"/api/v3"`` like
-GHES) and the web endpoints of OAuth (``/login/oauth/...``, ``/apps/{slug}/installations/new``). Point both
-``GITHUB_URL`` and ``GITHUB_API_URL`` (plus the prefix) at it. Behaviour follows the project's facts sheet;
+GHES) and the web endpoints of OAuth (``/login/oauth/...``, ``/apps/{slug}/installations/new``; with the GHES
+prefix ``/github-apps/{slug}/...``). Point both ``GITHUB_URL`` and ``GITHUB_API_URL`` (plus the prefix) at it,
+or serve it twice for a separate API origin like api.github.com. Behaviour follows the project's facts sheet;
 where that sheet marks something unverified the choice is noted next to the code.
 
     fake = FakeGitHub()

@@ -37,9 +37,13 @@ def mock() -> Iterator[respx.MockRouter]:
 
 
 def github(
-    http: httpx.AsyncClient, *, slug: str | None = None, web: str = "https://github.com"
+    http: httpx.AsyncClient,
+    *,
+    slug: str | None = None,
+    web: str = "https://github.com",
+    api: str | None = None,
 ) -> GitHubAuthorization:
-    api = "https://api.github.com" if web == "https://github.com" else f"{web}/api/v3"
+    api = api or ("https://api.github.com" if web == "https://github.com" else f"{web}/api/v3")
     return GitHubAuthorization(Upstream(http), CLIENT, web, api, urlsplit(web).netloc, app_slug=slug)
 
 
@@ -75,15 +79,34 @@ def test_the_oauth_app_login_asks_for_the_scopes_with_pkce() -> None:
 
 
 @pytest.mark.parametrize(
-    ("web", "expected"),
+    ("web", "api", "expected"),
     [
-        ("https://github.com", "https://github.com/apps/deploy-bot/installations/new"),
-        ("https://ghe.example.com", "https://ghe.example.com/github-apps/deploy-bot/installations/new"),
-        ("https://octo.ghe.com", "https://octo.ghe.com/apps/deploy-bot/installations/new"),
+        (
+            "https://github.com",
+            "https://api.github.com",
+            "https://github.com/apps/deploy-bot/installations/new",
+        ),
+        (
+            "https://ghe.example.com",
+            "https://ghe.example.com/api/v3",
+            "https://ghe.example.com/github-apps/deploy-bot/installations/new",
+        ),
+        (
+            "https://octo.ghe.com",
+            "https://api.octo.ghe.com",
+            "https://octo.ghe.com/apps/deploy-bot/installations/new",
+        ),
+        # A github.com-like host elsewhere (a test double on loopback, its API on another origin):
+        # not GHES, whose API is always on the web host at /api/v3.
+        (
+            "http://127.0.0.1:9000",
+            "http://127.0.0.1:9001",
+            "http://127.0.0.1:9000/apps/deploy-bot/installations/new",
+        ),
     ],
 )
-def test_with_an_app_slug_the_login_installs_the_github_app(web: str, expected: str) -> None:
-    server = github(httpx.AsyncClient(), slug="deploy-bot", web=web)
+def test_with_an_app_slug_the_login_installs_the_github_app(web: str, api: str, expected: str) -> None:
+    server = github(httpx.AsyncClient(), slug="deploy-bot", web=web, api=api)
 
     url = server.authorization_url(state=STATE, code_verifier=VERIFIER, redirect_uri=REDIRECT)
 

@@ -332,6 +332,24 @@ async def test_github_app_installation_redirects_to_the_setup_url_without_a_code
     assert len(github.installations) == 1
 
 
+@pytest.mark.parametrize(
+    ("api_prefix", "served", "missing"), [("", "apps", "github-apps"), ("/api/v3", "github-apps", "apps")]
+)
+async def test_github_serves_only_the_installation_page_of_the_host_it_imitates(
+    api_prefix: str, served: str, missing: str
+) -> None:
+    github = FakeGitHub(app_slug="fake-deployer", api_prefix=api_prefix)
+    github.add_user("octocat")
+    github.callback_urls, github.setup_url = [CALLBACK], CALLBACK
+    async with client_for(github.app, "http://github.test") as gh:
+        there = await gh.get(f"/{served}/fake-deployer/installations/new", params={"state": "s"})
+        elsewhere = await gh.get(f"/{missing}/fake-deployer/installations/new", params={"state": "s"})
+
+    assert there.status_code == 302
+    assert elsewhere.status_code == 404
+    assert github.installations and len(github.installations) == 1
+
+
 async def test_github_accepts_any_verifier_for_a_code_issued_without_a_challenge() -> None:
     github = FakeGitHub(app_slug="fake-deployer")
     github.add_user("octocat")

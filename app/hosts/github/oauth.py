@@ -21,6 +21,7 @@ from authlib.oauth2.rfc6749.parameters import prepare_grant_uri
 
 from app.domain.errors import ProviderUnavailableError
 from app.domain.models import GitProvider, TokenKind
+from app.hosts.github.addresses import is_enterprise_server
 from app.hosts.github.constants import ACCEPT, API_VERSION, OAUTH_APP_SCOPES
 from app.hosts.oauth import AuthorizationServer, code_challenge
 from app.net.client import Upstream
@@ -47,6 +48,7 @@ class GitHubAuthorization(AuthorizationServer):
     ) -> None:
         super().__init__(upstream, client, web_url, host)
         self._api = api_url.rstrip("/")
+        self.enterprise_server = is_enterprise_server(web_url, api_url)
         # Revocation goes to the API, which may live on another host (api.github.com).
         self._api_http = upstream.to(host, name=urlsplit(self._api).netloc)
         self.app_slug = app_slug
@@ -68,9 +70,7 @@ class GitHubAuthorization(AuthorizationServer):
             # github.com and GitHub Enterprise Cloud with data residency (SUB.ghe.com, which follows
             # github.com's URL scheme: the GHES path answers 404 there, coollabsio/coolify#10573) use
             # /apps/; GitHub Enterprise Server uses /github-apps/ ("Sharing your GitHub App", GHES docs).
-            hostname = (urlsplit(self._web).hostname or "").lower()
-            like_dotcom = hostname == "github.com" or hostname.endswith(".ghe.com")
-            prefix = "apps" if like_dotcom else "github-apps"
+            prefix = "github-apps" if self.enterprise_server else "apps"
             url = f"{self._web}/{prefix}/{quote(self.app_slug, safe='')}/installations/new"
             result: str = add_params_to_uri(url, [("state", state)])
             return result
